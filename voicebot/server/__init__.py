@@ -1,0 +1,1 @@
+"""The aiohttp app (adapter): routes, middlewares, app-lifetime resources."""
