@@ -1,6 +1,7 @@
 """voicebot: a realtime voice agent server.
 
-The public surface is small: ``create_app`` and ``Settings``; everything else is internal.
+The public surface is small: ``Agent``, ``tool``, ``ToolContext``, ``create_app`` and ``Settings``; everything
+else is internal.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from voicebot.config import Settings
     from voicebot.server.app import create_app
+    from voicebot.tools import Agent, ToolContext, tool
 
-__all__ = ["Settings", "__version__", "create_app"]
+__all__ = ["Agent", "Settings", "ToolContext", "__version__", "create_app", "tool"]
 
 
 def __getattr__(name: str) -> Any:
@@ -26,4 +28,8 @@ def __getattr__(name: str) -> Any:
         from voicebot.config import Settings
 
         return Settings
+    if name in ("Agent", "ToolContext", "tool"):
+        import voicebot.tools
+
+        return getattr(voicebot.tools, name)
     raise AttributeError(f"module 'voicebot' has no attribute {name!r}")

@@ -1,8 +1,8 @@
 """The ``voicebot`` command line.
 
-    voicebot serve [--host H] [--port P] [--sip-port N] [--agent mod:attr]   the server with the demo page
-    voicebot local [--host H] [--port P]                                      the local engine alone
-    voicebot --version
+voicebot serve [--host H] [--port P] [--sip-port N] [--agent mod:attr]   the server with the demo page
+voicebot local [--host H] [--port P]                                      the local engine alone
+voicebot --version
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ def _add_server_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="bind address (env VOICEBOT_HOST; default 127.0.0.1)")
     p.add_argument("--port", type=int, help="HTTP port (env VOICEBOT_PORT; default 8080; 0 = any free port)")
     p.add_argument(
-        "--log-level", choices=["debug", "info", "warning", "error"], help="env VOICEBOT_LOG_LEVEL; default info"
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="env VOICEBOT_LOG_LEVEL; default info",
     )
 
 

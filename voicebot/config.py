@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_INSTRUCTIONS = (
@@ -26,6 +26,19 @@ class Upstream:
     websocket_base_url: str  # WebSocket base, ending in /v1
     api_key: str
     local: bool  # True: the embedded engine mounted in this app
+
+
+class IceServer(BaseModel):
+    """One STUN or TURN server, in the browser's ``RTCIceServer`` shape."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    urls: str | list[str] = Field(description="'stun:host:port', 'turn:host:port?transport=udp' or a list.")
+    username: str | None = Field(None, description="TURN username (unused for STUN).")
+    credential: str | None = Field(None, description="TURN password (unused for STUN).")
+
+    def url_list(self) -> list[str]:
+        return [self.urls] if isinstance(self.urls, str) else list(self.urls)
 
 
 class Settings(BaseSettings):
@@ -73,6 +86,29 @@ class Settings(BaseSettings):
     # calls
     max_calls: int = Field(40, ge=1, description="Concurrent call cap; further calls get 503.")
 
+    # WebRTC (browser calls)
+    ice_servers: list[IceServer] = Field(
+        default_factory=list,
+        description=(
+            "STUN/TURN servers for browser calls, as JSON: "
+            '\'[{"urls": "turn:turn.example.com:3478", "username": "u", "credential": "p"}]\'. '
+            "Handed to the page (GET /api/config) and used by the server's own peer connections. "
+            "Empty (the default): host candidates only, which is enough when the server has a public address "
+            "or for a local demo."
+        ),
+    )
+    ice_host_addresses: list[str] | None = Field(
+        None,
+        description=(
+            "Restrict the server's ICE host candidates to these local addresses (JSON list, for example "
+            "'[\"203.0.113.7\"]'). Unset: every address of every interface except loopback. Use it on "
+            "multi-homed servers, and '[\"127.0.0.1\"]' for loopback-only tests."
+        ),
+    )
+    webrtc_connect_timeout_s: float = Field(
+        15.0, gt=0, description="Hang up a browser call whose media is not connected after this many seconds."
+    )
+
     # SIP
     sip_port: int | None = Field(None, ge=0, le=65535, description="UDP port for SIP (unset: SIP off).")
     sip_host: str | None = Field(None, description="Address SIP binds to (default: host).")
@@ -80,7 +116,7 @@ class Settings(BaseSettings):
     rtp_port_max: int = Field(20999, ge=1024, le=65535, description="Highest RTP port.")
 
     def upstream(self, local_base: str) -> Upstream:
-        """Resolve the upstream; ``local_base`` is this app's own ``http://host:port`` for the local engine."""
+        """Resolve the upstream; ``local_base`` is this app's own ``http://host:port`` (local engine)."""
         if self.openai_api_key is not None and self.openai_api_key.get_secret_value():
             base = (self.openai_base_url or "https://api.openai.com/v1").rstrip("/")
             ws = self.openai_websocket_base_url or _ws_from_http(base)
@@ -100,3 +136,23 @@ def _ws_from_http(url: str) -> str:
     if url.startswith("http://"):
         return "ws://" + url[len("http://") :]
     return url
+
+
+def settings_markdown() -> str:
+    """A Markdown table of every setting (docs/configuration.md is generated from this)."""
+    rows = ["| env var | default | description |", "| --- | --- | --- |"]
+    for name, f in Settings.model_fields.items():
+        alias = f.validation_alias
+        if isinstance(alias, AliasChoices):
+            env = " / ".join(f"`{c}`" for c in alias.choices if isinstance(c, str))
+        else:
+            env = f"`VOICEBOT_{name.upper()}`"
+        default = "unset" if f.default is None else f"`{f.default}`"
+        if f.is_required():
+            default = "required"
+        rows.append(f"| {env} | {default} | {f.description or ''} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(settings_markdown(), end="")

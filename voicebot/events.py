@@ -7,13 +7,13 @@ not care which one it drives. Audio is always a ``PcmChunk`` at the session's ``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 from voicebot.audio.chunk import PcmChunk
 
 
-class ErrorKind(str, Enum):
+class ErrorKind(StrEnum):
     BENIGN = "benign"  # harmless races (cancel after completion, a second response.create)
     RETRYABLE = "retryable"  # try again or reconnect (5xx, rate limits, dropped sockets)
     FATAL = "fatal"  # this upstream cannot serve the call (bad key, no quota, beta shape)

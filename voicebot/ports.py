@@ -1,4 +1,4 @@
-"""The two Protocols a Call is made of: an AudioPort (the caller's side) and a ModelSession (the model's side).
+"""The Protocols a Call is made of: an AudioPort (the caller's side) and a ModelSession (the model's).
 
 Kept apart from ``call.py`` so that adapters can implement them without importing the call machinery.
 """
@@ -61,4 +61,17 @@ class ModelSession(Protocol):
 
     async def update_session(self, **changes: Any) -> None: ...
 
+    async def say(self, text: str) -> None:
+        """Speak ``text`` (a filler line, a greeting) as the agent, without waiting for the caller."""
+        ...
+
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class TelephonyPort(Protocol):
+    """Extra powers of a phone leg (SIP): blind transfer and sending DTMF."""
+
+    async def transfer(self, target: str) -> None: ...
+
+    async def send_dtmf(self, digits: str) -> None: ...
