@@ -84,7 +84,7 @@ class Tools:
 
 async def wait_until(pred: Any, limit_s: float = 3.0) -> None:
     async with asyncio.timeout(limit_s):
-        while not pred():  # noqa: ASYNC110 - polling a plain predicate is the point here
+        while not pred():
             await asyncio.sleep(0.005)
 
 

@@ -67,8 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from voicebot.errors import VoicebotError
+
     try:
         asyncio.run(_serve(settings, engine_only=args.command == "local"))
+    except VoicebotError as exc:
+        print(f"voicebot: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"voicebot: cannot start: {exc}", file=sys.stderr)
         return 1

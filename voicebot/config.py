@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     instructions: str = Field(DEFAULT_INSTRUCTIONS, description="Default agent instructions.")
     agent: str | None = Field(None, description="Agent to load, as 'package.module:attribute'.")
 
+    # tools
+    tool_timeout_s: float = Field(10.0, gt=0, description="Default timeout of a tool call (seconds).")
+    tool_filler_after_s: float | None = Field(
+        1.5, gt=0, description="Say a short filler line when a tool runs longer than this (unset: never)."
+    )
+
     # realtime client behaviour
     reconnect_attempts: int = Field(5, ge=0, description="Reconnect attempts after the upstream drops.")
     reconnect_backoff_s: float = Field(0.25, gt=0, description="First reconnect delay; doubles each try.")

@@ -22,8 +22,11 @@ class AudioPort(Protocol):
     the playback accounting: whole milliseconds of that item's audio actually sent to the listener.
     """
 
-    input_rate: int
-    output_rate: int
+    @property
+    def input_rate(self) -> int: ...
+
+    @property
+    def output_rate(self) -> int: ...
 
     def frames(self) -> AsyncIterator[PcmChunk]: ...
 
@@ -44,8 +47,11 @@ class ModelSession(Protocol):
     ``output_rate``) until the session ends.
     """
 
-    input_rate: int
-    output_rate: int
+    @property
+    def input_rate(self) -> int: ...
+
+    @property
+    def output_rate(self) -> int: ...
 
     async def start(self) -> None: ...
 

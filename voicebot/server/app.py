@@ -62,6 +62,13 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[BASE_URL] = f"http://{settings.host}:{settings.port}"
     app.cleanup_ctx.append(_lifetime)
     app.router.add_get("/healthz", healthz)
+    from voicebot.server.sessions import AGENT, resolve_agent
+
+    app[AGENT] = resolve_agent(settings)
+    # browser calls (WebRTC signalling, call registry, demo page)
+    from voicebot.server.routes_calls import setup_call_routes
+
+    setup_call_routes(app)
     if settings.uses_local_engine:
         from voicebot.local.app import create_engine_app
 
