@@ -130,3 +130,41 @@ async def test_upstream_drop_mid_response_the_call_survives_and_the_next_turn_wo
     user = [t.text.lower() for t in call.transcript if t.role == "user"]
     assert any("thank" in u for u in user), user
     assert file_port.received().rms() > 300
+
+
+async def test_triage_agent_hands_a_spanish_caller_to_the_spanish_agent(
+    engine: tuple[int, RealtimeFaults],
+) -> None:
+    port, _ = engine
+    runner = ToolRunner(load_agent(f"{EXAMPLES / 'triage_agent.py'}:triage_agent"))
+    file_port = FileAudioPort(PcmChunk.silence(200, 24000), hangup_when_idle_s=None, max_s=30, speed=2.0)
+    model = session(port, runner)
+    seen: list[ModelEvent] = []
+    call = Call(file_port, model, tools=runner)
+    call.add_listener(seen.append)
+    task = asyncio.create_task(call.run())
+
+    def assistant_lines() -> list[str]:
+        return [t.text for t in call.transcript if t.role == "assistant"]
+
+    async with asyncio.timeout(20):
+        while not model.core.ready:
+            await asyncio.sleep(0.02)
+    await model.send_text("Hola, necesito ayuda por favor")
+    async with asyncio.timeout(20):
+        while "¡Hola! ¿En qué puedo ayudarle?" not in assistant_lines():
+            await asyncio.sleep(0.05)
+    handoffs = [e.name for e in seen if isinstance(e, ToolCall)]
+    assert handoffs == ["transfer_to_spanish_agent"]
+    assert runner.agent.name == "Spanish agent"
+    tools = sorted(t["name"] for t in model.core.config.tools)
+    assert tools == ["end_call", "get_current_time", "transfer_to_triage_agent"]
+    assert model.core.config.instructions is not None and "Spanish" in model.core.config.instructions
+
+    await model.send_text("Gracias por todo")
+    async with asyncio.timeout(20):
+        while "¡De nada!" not in assistant_lines():
+            await asyncio.sleep(0.05)
+    file_port.hang_up()
+    await asyncio.wait_for(task, 10)
+    assert file_port.received().rms() > 300  # the answers were spoken, not only written

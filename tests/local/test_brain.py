@@ -194,3 +194,47 @@ def test_deterministic_and_fast() -> None:
         brain.respond(history, TOOLS, "")
     per_turn_ms = (time.perf_counter() - t0) * 1000 / n
     assert per_turn_ms < 2.0, f"{per_turn_ms:.3f} ms per turn"
+
+
+# --- language triage and directives ---------------------------------------------------------------------
+
+TRIAGE_TOOLS: list[dict[str, Any]] = [
+    {"type": "function", "name": "transfer_to_spanish_agent", "description": "Speaks Spanish with callers.",
+     "parameters": {"type": "object", "properties": {}, "required": [], "additionalProperties": False}},
+    {"type": "function", "name": "transfer_to_english_agent", "description": "Speaks English with callers.",
+     "parameters": {"type": "object", "properties": {}, "required": [], "additionalProperties": False}},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("said", "tool"),
+    [
+        ("Hola, necesito ayuda por favor", "transfer_to_spanish_agent"),
+        ("Buenos días, quiero hablar con alguien", "transfer_to_spanish_agent"),
+        ("Hello, I need some help with my order", "transfer_to_english_agent"),
+    ],
+)
+def test_triage_hands_off_by_the_language_spoken(said: str, tool: str) -> None:
+    reply = Brain().respond([Turn.user(said)], TRIAGE_TOOLS, "Hand off based on the caller's language.")
+    assert [c.name for c in reply.calls] == [tool]
+
+
+def test_after_a_handoff_the_new_agent_greets_in_its_language() -> None:
+    history = [
+        Turn.user("Hola, necesito ayuda"),
+        Turn("function_call", name="transfer_to_spanish_agent", arguments="{}", call_id="c1"),
+        Turn("function_call_output", text='{"assistant": "Spanish agent"}', call_id="c1"),
+    ]
+    reply = Brain().respond(history, [], "You only speak Spanish. Be brief.")
+    assert reply.text == "¡Hola! ¿En qué puedo ayudarle?"
+
+
+def test_an_agent_told_to_speak_spanish_does_not_hand_off_to_itself() -> None:
+    reply = Brain().respond([Turn.user("Hola, gracias")], TRIAGE_TOOLS, "You only speak Spanish.")
+    assert reply.calls == () and reply.text == "¡De nada!"
+
+
+def test_say_exactly_directive_speaks_the_given_words() -> None:
+    instructions = 'Say exactly this, word for word, and nothing else: "One moment, please."'
+    reply = Brain().respond([Turn.user("what is the weather in Paris")], TRIAGE_TOOLS, instructions, "none")
+    assert reply.text == "One moment, please." and reply.calls == ()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from voicebot.local import brain_args as args_mod
+from voicebot.local import brain_lang
 from voicebot.local.brain_args import fill_arguments, words_of
 
 TurnKind = Literal["user", "assistant", "system", "function_call", "function_call_output"]
@@ -168,22 +169,31 @@ class Brain:
             functions = []
         elif isinstance(tool_choice, dict) and tool_choice.get("name"):
             functions = [t for t in functions if t["name"] == tool_choice["name"]] or functions
+        said = _SAY_EXACTLY.search(instructions)
+        if said is not None:
+            return Reply(text=_unquote(said.group(1)))
+        lang = brain_lang.instructed_language(instructions)
         last = _last_meaningful(history)
+        if last is not None and last.kind == "function_call_output" and _after_handoff(history, last):
+            return Reply(text=_phrase(lang, "greeting") or _greeting(instructions))
         if last is not None and last.kind == "function_call_output":
             return Reply(text=_summarize_outputs(history))
         user = last.text.strip() if last is not None and last.kind == "user" else ""
         if last is None or last.kind != "user":
-            return Reply(text=_greeting(instructions))
+            return Reply(text=_phrase(lang, "greeting") or _greeting(instructions))
         if not user:
             return Reply(text="Are you still there?")
         by_rule = self._apply_rules(user, functions)
         if by_rule is not None:
             return by_rule
+        handoff = _language_handoff(user, functions, lang)
+        if handoff is not None:
+            return handoff
         forced = tool_choice == "required" or isinstance(tool_choice, dict)
         by_tool = _choose_tool(user, functions, forced, _pending_context(history))
         if by_tool is not None:
             return by_tool
-        return Reply(text=_small_talk(user, instructions, functions))
+        return Reply(text=_foreign_small_talk(user, lang) or _small_talk(user, instructions, functions))
 
     def _apply_rules(self, user: str, functions: list[dict[str, Any]]) -> Reply | None:
         names = {t["name"] for t in functions}
@@ -200,6 +210,57 @@ class Brain:
                 }
                 return Reply(calls=(FunctionCall(rule.tool, json.dumps(filled)),))
         return None
+
+
+_SAY_EXACTLY = re.compile(r"\bSay exactly this[^:]*:\s*(.+?)\s*$", re.IGNORECASE | re.DOTALL)
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return text[1:-1]
+        return value if isinstance(value, str) else text
+    return text
+
+
+def _language_handoff(user: str, functions: list[dict[str, Any]], current: str | None) -> Reply | None:
+    """Route a caller to the agent for the language they speak (language-triage handoffs)."""
+    spoken = brain_lang.detect(user)
+    if spoken is None or spoken == current:
+        return None
+    for t in functions:
+        target = brain_lang.named_language(f"{t['name']} {t.get('description', '')}")
+        if target == spoken and str(t["name"]).startswith("transfer_to_"):
+            return Reply(calls=(FunctionCall(t["name"], "{}"),))
+    return None
+
+
+def _after_handoff(history: list[Turn], output: Turn) -> bool:
+    """Whether ``output`` answers a handoff call (the new agent then introduces itself)."""
+    for turn in history:
+        if turn.kind == "function_call" and turn.call_id == output.call_id:
+            return turn.name.startswith("transfer_to_")
+    return False
+
+
+def _phrase(lang: str | None, key: str) -> str | None:
+    return brain_lang.PHRASES.get(lang or "", {}).get(key)
+
+
+def _foreign_small_talk(user: str, lang: str | None) -> str | None:
+    """Canned replies in the language the instructions ask for (English falls through to the rules)."""
+    if lang is None or lang not in brain_lang.PHRASES:
+        return None
+    lower = user.lower()
+    if any(w in lower for w in ("gracias", "merci", "danke", "thank")):
+        return _phrase(lang, "thanks")
+    if any(w in lower for w in ("adiós", "adios", "au revoir", "tschüss", "bye")):
+        return _phrase(lang, "bye")
+    if any(w in lower for w in ("hola", "bonjour", "hallo", "hello", "hi")):
+        return _phrase(lang, "greeting")
+    return _phrase(lang, "cant")
 
 
 def _format(template: str, groups: dict[str, str]) -> str:

@@ -273,7 +273,11 @@ class _Connection:
                 self.core.closed = True
                 self._close_sent.set()
                 return True
-        if '"type":"response.created"' in frame and self.faults is not None and self.faults.take_quota_error():
+        if (
+            '"type":"response.created"' in frame
+            and self.faults is not None
+            and self.faults.take_quota_error()
+        ):
             log.info("fault injection: insufficient_quota")
             error = {
                 "type": "error",
