@@ -17,7 +17,7 @@ from tests.realtime.make_golden import function_call_item, response, session_obj
 from voicebot.events import ToolCall
 from voicebot.realtime.session import RealtimeCore
 from voicebot.realtime.wire import SessionConfig
-from voicebot.tools import ToolContext, ToolRunner, tool
+from voicebot.tools import ToolRunner, tool
 
 
 @tool(timeout=0.1)
