@@ -6,8 +6,8 @@ takes them with ``take`` (``None`` when idle: send silence). ``clear`` drops eve
 releases any ``put`` that was waiting, whose frame is dropped too: after ``clear`` returns, nothing queued
 before it is sent.
 
-Accounting is by item: ``played_ms(item_id)`` counts only frames the sender actually took, so a truncate built
-from it never claims audio the listener did not hear.
+Accounting is by item, in a ``PlayoutLedger``: ``played_ms(item_id)`` counts only frames the sender actually
+took, so a truncate built from it never claims audio the listener did not hear.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from voicebot.audio.chunk import PcmChunk
+from voicebot.realtime.playback import PlayoutLedger
 
 
 @dataclass(slots=True)
@@ -33,7 +34,7 @@ class OutputQueue:
         self.max_samples = max(1, max_ms * rate // 1000)
         self._frames: deque[_Queued] = deque()
         self._queued_samples = 0
-        self._played: dict[str, int] = {}
+        self.ledger = PlayoutLedger()
         self._changed = asyncio.Event()
         self._epoch = 0
         self.current_item: str | None = None
@@ -50,6 +51,7 @@ class OutputQueue:
                 return False
         self._frames.append(_Queued(item_id, chunk))
         self._queued_samples += chunk.num_samples
+        self.ledger.queued(item_id, chunk.num_samples, self.rate)
         return True
 
     def take(self) -> tuple[PcmChunk, str] | None:
@@ -59,7 +61,7 @@ class OutputQueue:
             return None
         q = self._frames.popleft()
         self._queued_samples -= q.chunk.num_samples
-        self._played[q.item_id] = self._played.get(q.item_id, 0) + q.chunk.num_samples
+        self.ledger.played(q.item_id, q.chunk.num_samples, self.rate)
         self.current_item = q.item_id
         self._changed.set()
         return q.chunk, q.item_id
@@ -69,16 +71,14 @@ class OutputQueue:
         dropped = self._queued_samples
         self._frames.clear()
         self._queued_samples = 0
+        self.ledger.drop_queued()
         self._epoch += 1
         self.current_item = None
         self._changed.set()
         return dropped
 
     def played_ms(self, item_id: str) -> int:
-        return self._played.get(item_id, 0) * 1000 // self.rate
-
-    def played_samples(self, item_id: str) -> int:
-        return self._played.get(item_id, 0)
+        return self.ledger.played_ms(item_id)
 
     @property
     def queued_ms(self) -> float:

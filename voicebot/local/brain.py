@@ -382,7 +382,7 @@ def _describe_result(label: str, output: str) -> str:
             return f"Sorry, {label} failed: {_scalar(value['error'])}."
         for key in _SPOKEN_KEYS:  # a tool that says how to say its result is taken at its word
             if isinstance(value.get(key), str) and value[key].strip():
-                text = value[key].strip()
+                text = str(value[key]).strip()
                 return text if text[-1] in ".!?" else text + "."
         parts = [f"{' '.join(words_of(str(k)))} is {_scalar(v)}" for k, v in list(value.items())[:6]]
         return f"Here's the {label} result: {_join(parts)}." if parts else f"{label.capitalize()} is done."
