@@ -13,7 +13,7 @@ import pytest
 
 from voicebot.audio.chunk import PcmChunk
 from voicebot.call import Call
-from voicebot.events import AudioOut, ClearAudio, ModelEvent, SessionEnded, ToolCall, Transcript
+from voicebot.events import AudioOut, ClearAudio, ModelEvent, ResponseDone, SessionEnded, ToolCall, Transcript
 from voicebot.fileport import FileAudioPort
 
 
@@ -200,3 +200,20 @@ async def test_port_and_model_rates_are_bridged(rate: int) -> None:
     assert all(c.rate == 24000 for c in model.audio_in)
     assert port.received().rate == rate
     assert port.received().num_samples >= rate * 0.18
+
+
+async def test_the_end_of_an_answer_is_played_without_waiting_for_the_next_one() -> None:
+    port = FileAudioPort(PcmChunk.silence(100, 24000), output_rate=48000, hangup_when_idle_s=None, max_s=5)
+    model = ScriptedModel()
+    call = Call(port, model)
+    task = asyncio.create_task(call.run())
+    await model.queue.put(AudioOut("item_a", tone(310, 24000)))  # not a whole number of 20 ms frames
+    await model.queue.put(ResponseDone("resp_1", "completed"))
+    await wait_until(lambda: port.played_ms("item_a") >= 320)
+    port.hang_up()
+    await asyncio.wait_for(task, 5)
+    heard = port.received()
+    loud = np.flatnonzero(np.abs(heard.samples) > 500)
+    # all 310 ms came out (the resampler's held-back samples and the padded last frame included)
+    assert (loud[-1] - loud[0]) >= 48000 * 0.305
+    assert port.played_ms("item_a") == 320

@@ -11,7 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_configuration_doc_lists_every_setting() -> None:
     doc = (ROOT / "docs" / "configuration.md").read_text()
-    assert settings_markdown() in doc, "docs/configuration.md is stale: regenerate with python -m voicebot.config"
+    assert settings_markdown() in doc, (
+        "docs/configuration.md is stale: regenerate with python -m voicebot.config"
+    )
 
 
 def test_local_engine_is_the_upstream_without_a_key(monkeypatch: pytest.MonkeyPatch) -> None:

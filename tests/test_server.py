@@ -64,3 +64,18 @@ async def test_serve_starts_and_answers_healthz() -> None:
     finally:
         proc.terminate()
         assert await asyncio.wait_for(proc.wait(), 30) == 0
+
+
+async def test_one_call_cap_covers_browser_and_phone_calls(aiohttp_client: object) -> None:
+    from tests.webrtc.test_sdp import CHROME_LIKE
+    from voicebot.server.capacity import CALL_SLOTS
+
+    app = create_app(Settings(openai_api_key=None, max_calls=1))
+    client: TestClient = await aiohttp_client(app)  # type: ignore[operator]
+    app[CALL_SLOTS].acquire()  # a phone call is in progress
+    resp = await client.post("/api/calls", json={"sdp": CHROME_LIKE, "type": "offer"})
+    assert resp.status == 503
+    assert "full" in (await resp.json())["error"]["message"]
+    assert resp.headers.get("Retry-After")
+    app[CALL_SLOTS].release()
+    assert app[CALL_SLOTS].in_use == 0

@@ -29,6 +29,7 @@ from voicebot.events import (
     AudioOut,
     ClearAudio,
     ModelEvent,
+    ResponseDone,
     SessionEnded,
     SpeechStarted,
     SpeechStopped,
@@ -197,6 +198,8 @@ class Call:
         elif isinstance(ev, Transcript):
             if ev.final:
                 self.transcript.append(TranscriptLine(ev.role, ev.text, ev.item_id, time.monotonic()))
+        elif isinstance(ev, ResponseDone):
+            self._finish_item()
         elif isinstance(ev, SpeechStopped):
             self._speech_stopped_at = time.monotonic()
         elif isinstance(ev, SpeechStarted):
@@ -222,11 +225,24 @@ class Call:
         self._splitter = FrameSplitter(self.port.output_rate)
         self._down_item: str | None = None
 
+    def _finish_item(self) -> None:
+        """All audio of the current item has arrived: play its tail too (the resampler's held-back samples,
+        and the last partial frame padded with silence), so the listener hears the last word."""
+        item = self._down_item
+        if item is None:
+            return
+        tail = self._down.flush()
+        frames = self._splitter.push(tail) if tail.num_samples else []
+        frames += self._splitter.flush(pad=True)
+        for frame in frames:
+            self._playbuf.append((frame, item))
+        self._down_item = None
+        if frames:
+            self._playbuf_ready.set()
+
     def _queue_audio(self, ev: AudioOut) -> None:
         if self._down_item is not None and ev.item_id != self._down_item:
-            # A new item: finish the previous one (its tail padded to a whole frame) before starting this one.
-            for frame in self._splitter.flush(pad=True):
-                self._playbuf.append((frame, self._down_item))
+            self._finish_item()  # a new item: the previous one is complete
         self._down_item = ev.item_id
         for frame in self._splitter.push(self._down.process(ev.chunk)):
             self._playbuf.append((frame, ev.item_id))

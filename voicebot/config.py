@@ -8,6 +8,7 @@ overrides its URL); otherwise voicebot mounts its embedded local engine under ``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
@@ -88,9 +89,92 @@ class Settings(BaseSettings):
         None, description="Bearer token the local engine requires (unset: any bearer is accepted)."
     )
     local_max_session_s: float = Field(3600, gt=0, description="Local engine session cap (seconds).")
+    local_rules_path: Path | None = Field(
+        None,
+        description=(
+            "Rules file (TOML or JSON) for the local engine's rule-based brain; the demo rules ship in "
+            "voicebot/local/data/brain_rules.toml. Unset: no rules, only tool matching and small talk."
+        ),
+    )
+    local_record_dir: Path | None = Field(
+        None,
+        description=(
+            "Record every local-engine Realtime session to <dir>/<session id>.jsonl (the directory is "
+            "created if missing)."
+        ),
+    )
+    local_replay_path: Path | None = Field(
+        None,
+        description=(
+            "Serve this recorded JSONL session on every local-engine Realtime connection instead of "
+            "emulating (deterministic replay; timing is ignored)."
+        ),
+    )
+    local_stt: Literal["auto", "whisper", "pocketsphinx"] = Field(
+        "auto", description="Local engine speech-to-text tier (auto: the best that loads)."
+    )
+    local_tts: Literal["auto", "piper", "espeak"] = Field(
+        "auto", description="Local engine text-to-speech tier (auto: the best that loads)."
+    )
+    local_vad: Literal["auto", "silero", "webrtc", "energy"] = Field(
+        "auto", description="Local engine voice activity detector (auto: the best that loads)."
+    )
 
     # calls
     max_calls: int = Field(40, ge=1, description="Concurrent call cap; further calls get 503.")
+
+    # fallback: the non-realtime cascade, failover, post-call tasks (voicebot/fallback, docs/fallback.md)
+    fallback_enabled: bool = Field(
+        True,
+        description=(
+            "Fail over to the cascade (transcriptions → responses → speech) when the Realtime upstream cannot "
+            "be reached, drops for good, or answers quota / rate-limit / server errors; switch back later."
+        ),
+    )
+    fallback_responses_model: str = Field("gpt-4.1-mini", description="Responses model of the cascade.")
+    fallback_transcription_model: str = Field(
+        "gpt-4o-mini-transcribe", description="Transcription model of the cascade."
+    )
+    fallback_tts_model: str = Field("gpt-4o-mini-tts", description="Speech (TTS) model of the cascade.")
+    fallback_switch_line: str = Field(
+        "One moment.",
+        description="Said when a failover happens while the caller waits for an answer (empty: say nothing).",
+    )
+    fallback_silence_ms: int = Field(
+        500, ge=100, le=5000, description="Cascade turn detection: silence that ends the caller's turn."
+    )
+    fallback_open_timeout_s: float = Field(
+        3.0,
+        gt=0,
+        description="Give up opening the Realtime session after this long and start on the cascade.",
+    )
+    fallback_reconnect_grace_s: float = Field(
+        1.0, gt=0, description="After a Realtime drop, switch to the cascade unless reconnected within this."
+    )
+    fallback_probe_initial_s: float = Field(
+        10.0, gt=0, description="First probe of the Realtime upstream after a failover (seconds)."
+    )
+    fallback_probe_max_s: float = Field(
+        120.0, gt=0, description="Longest wait between Realtime probes (the backoff doubles up to this)."
+    )
+    http_timeout_s: float = Field(30.0, gt=0, description="Timeout of one non-realtime HTTP request attempt.")
+    http_connect_timeout_s: float = Field(
+        5.0, gt=0, description="Connect timeout of non-realtime HTTP requests."
+    )
+    http_max_retries: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="Retries of non-realtime HTTP requests (408/409/429/5xx and network errors).",
+    )
+    summary_model: str = Field("gpt-4.1-mini", description="Responses model for post-call summaries.")
+    calls_dir: Path | None = Field(
+        None,
+        description=(
+            "Store each finished call here as <call id>.json (transcript, stats, summary) and <call id>.txt "
+            "(unset: not stored)."
+        ),
+    )
 
     # WebRTC (browser calls)
     ice_servers: list[IceServer] = Field(
@@ -120,6 +204,72 @@ class Settings(BaseSettings):
     sip_host: str | None = Field(None, description="Address SIP binds to (default: host).")
     rtp_port_min: int = Field(20000, ge=1024, le=65535, description="Lowest RTP port.")
     rtp_port_max: int = Field(20999, ge=1024, le=65535, description="Highest RTP port.")
+    sip_public_address: str | None = Field(
+        None,
+        description=(
+            "Address the SIP peer should reach us at (Via, Contact and the SDP c= line). "
+            "Default: sip_host, or host. Set it when binding 0.0.0.0 or behind a 1:1 NAT."
+        ),
+    )
+    sip_allowed_sources: list[str] | None = Field(
+        None,
+        description=(
+            "IP-authenticated trunks: only these source IPs/CIDRs may send SIP (JSON list, e.g. "
+            "'[\"203.0.113.0/24\"]'); anything else is dropped without a response. Unset: any source."
+        ),
+    )
+    sip_requests_per_s: float = Field(
+        20.0,
+        gt=0,
+        description="SIP requests per second per source IP (token bucket, burst 2x); excess dropped.",
+    )
+    sip_invites_per_s: float = Field(
+        5.0,
+        gt=0,
+        description="New INVITEs per second per source IP (burst 2x). Raise it for a busy trunk (one source IP).",
+    )
+    sip_transfer_targets: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Blind-transfer allow-list, name → SIP/tel URI (JSON object, e.g. "
+            '\'{"sales": "sip:sales@pbx.example.com"}\'). REFER goes only to these URIs.'
+        ),
+    )
+    sip_max_call_duration_s: float = Field(
+        3600.0, gt=0, description="Hang up (BYE) a phone call after this many seconds."
+    )
+    sip_answer_delay_s: float = Field(
+        0.0,
+        ge=0,
+        le=30,
+        description="Ring this long (180 Ringing) before answering; 0 answers once the model session is up.",
+    )
+    sip_transcode_to_pcm24k: bool = Field(
+        False,
+        description=(
+            "Send the model 24 kHz PCM instead of passing G.711 (audio/pcmu, audio/pcma) straight through."
+        ),
+    )
+    openai_webhook_secret: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_WEBHOOK_SECRET", "VOICEBOT_OPENAI_WEBHOOK_SECRET"),
+        description=(
+            "OpenAI-native SIP: the webhook signing secret (whsec_...). Set: POST /webhooks/openai accepts "
+            "realtime.call.incoming and runs the agent's tools over a sideband Realtime session."
+        ),
+    )
+    sip_register_uri: str | None = Field(
+        None,
+        description="Trunk registrar URI, e.g. 'sip:trunk.example.com:5060' (unset: no REGISTER; IP auth).",
+    )
+    sip_register_username: str | None = Field(None, description="Digest username for REGISTER.")
+    sip_register_password: SecretStr | None = Field(None, description="Digest password for REGISTER.")
+    sip_register_aor: str | None = Field(
+        None, description="Address of record to register (default: sip:<username>@<registrar host>)."
+    )
+    sip_register_expires: int = Field(
+        600, ge=0, le=86400, description="Registration expiry asked of the registrar (seconds)."
+    )
 
     def upstream(self, local_base: str) -> Upstream:
         """Resolve the upstream; ``local_base`` is this app's own ``http://host:port`` (local engine)."""

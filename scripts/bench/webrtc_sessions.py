@@ -117,10 +117,12 @@ def serve(port: int, model: str, max_calls: int) -> None:
         app = web.Application()
         app[SETTINGS] = settings
         app[BASE_URL] = f"http://127.0.0.1:{port}"
-        app[routes_calls.MODEL_FACTORY] = lambda app, *, caller, phone_quality=False: ScriptedTalker()
+        app[routes_calls.MODEL_FACTORY] = lambda app, *, caller, phone_quality=False: (ScriptedTalker(), None)
         routes_calls.setup_call_routes(app)
     app.router.add_get("/bench/stats", stats)
-    web.run_app(app, host="127.0.0.1", port=port, print=lambda *_: print("ready", flush=True), access_log=None)
+    web.run_app(
+        app, host="127.0.0.1", port=port, print=lambda *_: print("ready", flush=True), access_log=None
+    )
 
 
 class ScriptedTalker:
@@ -188,7 +190,7 @@ def make_mic(rate: int = 48000) -> Any:
 
     speech = speechlike(1.0, rate, seed=3)
 
-    class Mic(MediaStreamTrack):  # type: ignore[misc]
+    class Mic(MediaStreamTrack):
         kind = "audio"
 
         def __init__(self, offset_s: float) -> None:
@@ -347,6 +349,9 @@ def main() -> None:
 
     enter_private_netns()
     os.sched_setaffinity(0, {CALLER_CORE})
+    from voicebot.webrtc.ice import restrict_host_addresses
+
+    restrict_host_addresses(["127.0.0.1"])  # the callers' own ICE: loopback only, like the server's
     sizes = [int(s) for s in args.sizes.split(",")]
     started = time.monotonic()
     results: list[dict[str, Any]] = []
@@ -376,9 +381,13 @@ def main() -> None:
             flush=True,
         )
     ok = [r["n"] for r in results if r["p99_ms"] < 25 and r["over_30ms"] == 0 and r["connected"] == r["n"]]
-    print(f"idle server RSS {idle_rss:.0f} MB; largest N with p99 < 25 ms and no gap > 30 ms: {max(ok, default=0)}")
+    print(
+        f"idle server RSS {idle_rss:.0f} MB; largest N with p99 < 25 ms and no gap > 30 ms: {max(ok, default=0)}"
+    )
     if args.json:
-        args.json.write_text(json.dumps({"model": args.model, "idle_rss_mb": idle_rss, "results": results}, indent=2))
+        args.json.write_text(
+            json.dumps({"model": args.model, "idle_rss_mb": idle_rss, "results": results}, indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -244,6 +244,10 @@ def test_a_result_with_a_spoken_field_is_said_as_is() -> None:
     history = [
         Turn.user("what time is it"),
         Turn("function_call", name="get_current_time", arguments="{}", call_id="c1"),
-        Turn("function_call_output", text='{"iso": "2026-11-25T12:41:37", "spoken": "It is 12:41"}', call_id="c1"),
+        Turn(
+            "function_call_output",
+            text='{"iso": "2026-11-25T12:41:37", "spoken": "It is 12:41"}',
+            call_id="c1",
+        ),
     ]
     assert Brain().respond(history, []).text == "It is 12:41."

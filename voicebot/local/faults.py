@@ -8,7 +8,7 @@ client recover.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(slots=True)
@@ -40,3 +40,44 @@ class RealtimeFaults:
             return False
         self.quota_errors -= 1
         return True
+
+
+# --- HTTP endpoint faults (added for voicebot/fallback's retry tests; applied by http_errors.engine_middleware) ---
+
+
+@dataclass(slots=True)
+class HttpFault:
+    """Answer the next ``times`` requests whose path ends with ``path`` with this error (OpenAI's body)."""
+
+    path: str  # e.g. "/responses", "/audio/speech", "/audio/transcriptions"
+    status: int
+    times: int = 1
+    retry_after: str | None = None  # value of the Retry-After header, e.g. "0.4"
+    code: str | None = None
+    type: str | None = None  # default: invalid_request_error below 500, server_error from 500
+    message: str = "Injected fault."
+
+
+@dataclass(slots=True)
+class HttpFaults:
+    """Scripted HTTP errors for the engine's JSON/SSE/audio routes, and a count of requests per path."""
+
+    pending: list[HttpFault] = field(default_factory=list)
+    seen: dict[str, int] = field(default_factory=dict)
+
+    def add(self, fault: HttpFault) -> None:
+        self.pending.append(fault)
+
+    def take(self, path: str) -> HttpFault | None:
+        """Count a request to ``path``; the fault to answer it with, if one is due."""
+        self.seen[path] = self.seen.get(path, 0) + 1
+        for fault in self.pending:
+            if path.endswith(fault.path) and fault.times > 0:
+                fault.times -= 1
+                if fault.times == 0:
+                    self.pending.remove(fault)
+                return fault
+        return None
+
+    def count(self, suffix: str) -> int:
+        return sum(n for path, n in self.seen.items() if path.endswith(suffix))

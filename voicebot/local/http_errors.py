@@ -26,6 +26,7 @@ from voicebot.config import Settings
 from voicebot.errors import VoicebotError
 from voicebot.local import keys
 from voicebot.local.api_error import ApiError
+from voicebot.local.faults import HttpFaults
 
 __all__ = [
     "ApiError",
@@ -43,6 +44,8 @@ __all__ = [
 log = logging.getLogger("voicebot.local.http")
 
 REQUEST_ID = web.RequestKey("voicebot_request_id", str)
+# Fault injection for the HTTP routes (voicebot.local.faults.HttpFaults; tests of the fallback's retries).
+HTTP_FAULTS = web.AppKey("engine_http_faults", HttpFaults)
 _STARTED = web.RequestKey("voicebot_request_started", float)
 # The response whose headers went out (set by ``add_engine_headers``): after that, errors cannot be answered.
 _PREPARED = web.RequestKey("voicebot_prepared_response", web.StreamResponse)
@@ -159,6 +162,9 @@ async def engine_middleware(request: web.Request, handler: Handler) -> web.Strea
     denied = check_bearer(request, request.config_dict[keys.ENGINE_SETTINGS])
     if denied is not None:
         return denied
+    injected = _injected_fault(request)
+    if injected is not None:
+        return injected
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -174,6 +180,20 @@ async def engine_middleware(request: web.Request, handler: Handler) -> web.Strea
         return _after_start(request) or error_response(
             500, "The server had an error while processing your request.", "server_error"
         )
+
+
+def _injected_fault(request: web.Request) -> web.Response | None:
+    """Fault injection (tests only): the scripted error for this request, if one is due."""
+    faults = request.config_dict.get(HTTP_FAULTS)
+    fault = faults.take(request.path) if faults is not None else None
+    if fault is None:
+        return None
+    kind = fault.type or ("invalid_request_error" if fault.status < 500 else "server_error")
+    log.info("fault injection: HTTP %d for %s %s", fault.status, request.method, request.path)
+    response = error_response(fault.status, fault.message, kind, None, fault.code)
+    if fault.retry_after is not None:
+        response.headers["retry-after"] = fault.retry_after
+    return response
 
 
 def _after_start(request: web.Request) -> web.StreamResponse | None:

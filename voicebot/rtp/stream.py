@@ -2,8 +2,9 @@
 
 Receive: packets are accepted only from the peer signalled in SDP (same IP; the port may differ behind a
 NAT) and the stream *latches once* to the first such source ip:port (symmetric RTP, RFC 4961); everything
-from elsewhere is dropped and counted (RTP bleed/injection). ``latch_any_source=True`` lets the first valid
-packet from any address latch, for peers that advertise the wrong interface.
+from elsewhere is dropped and counted (RTP bleed/injection). ``signalling_ip`` (the address the INVITE came
+from) may latch too: a peer behind NAT, or one that advertises another interface, sends from the address it
+signals from. ``latch_any_source=True`` lets the first valid packet from any address latch.
 
 Send: the schedule is anchored at ``start(now)``: frame n is due at ``t0 + n·ptime`` and carries timestamp
 ``ts0 + n·samples``, so pacing never drifts however late the adapter wakes. If it falls more than
@@ -37,6 +38,7 @@ class StreamConfig:
     clock_rate: int = 8000
     ptime_ms: int = 20
     latch_any_source: bool = False
+    signalling_ip: str | None = None  # the SIP peer's source address: media from it may latch as well
     max_lag_frames: int = 5
     max_queue_frames: int = 3000  # one minute of 20 ms frames
     jitter_prefetch: int = 2
@@ -112,7 +114,7 @@ class RtpStream:
     def _source_ok(self, addr: Addr) -> bool:
         if self._latched is not None:
             return addr == self._latched
-        if self.config.latch_any_source or addr[0] == self._remote[0]:
+        if self.config.latch_any_source or addr[0] in (self._remote[0], self.config.signalling_ip):
             self._latched = addr
             self.stats["latched"] += 1
             return True

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from voicebot import __version__
 from voicebot.config import Settings, Upstream
+from voicebot.server.capacity import CALL_SLOTS, CallSlots
 
 log = logging.getLogger("voicebot.server")
 
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[BASE_URL] = f"http://{settings.host}:{settings.port}"
     app.cleanup_ctx.append(_lifetime)
     app.router.add_get("/healthz", healthz)
+    app[CALL_SLOTS] = CallSlots(settings.max_calls)  # one cap for browser and phone calls
     from voicebot.server.sessions import AGENT, resolve_agent
 
     app[AGENT] = resolve_agent(settings)
@@ -69,6 +71,12 @@ def create_app(settings: Settings | None = None) -> web.Application:
     from voicebot.server.routes_calls import setup_call_routes
 
     setup_call_routes(app)
+    # phone calls over SIP/RTP (only when sip_port is set)
+    from voicebot.server.sip import setup_sip
+    from voicebot.server.sip_webhook import setup_openai_sip
+
+    setup_sip(app)
+    setup_openai_sip(app)  # OpenAI-native SIP webhook (only when openai_webhook_secret is set)
     if settings.uses_local_engine:
         from voicebot.local.app import create_engine_app
 

@@ -1,4 +1,5 @@
-"""Where a call's model side comes from: the agent (loaded once per app) and a fresh model session per call."""
+"""Where a call's model side comes from: the agent (loaded once per app), a model session per call (Realtime
+with failover to the cascade by default), and what runs after a call ends."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 
 from aiohttp import web
 
+from voicebot.call import Call, CallStats
 from voicebot.config import Settings
 from voicebot.ports import ModelSession
 from voicebot.realtime.client import RealtimeModelSession
@@ -39,19 +41,10 @@ def create_tool_runner(app: web.Application) -> ToolRunner:
     return ToolRunner(app[AGENT], default_timeout_s=s.tool_timeout_s, filler_after_s=s.tool_filler_after_s)
 
 
-def create_model_session(
-    app: web.Application,
-    *,
-    caller: str,
-    audio_format: AudioFormat = "audio/pcm",
-    runner: ToolRunner | None = None,
-) -> ModelSession:
-    """A Realtime session for one call, configured from the active agent (or ``runner``'s active agent)."""
-    from voicebot.server.app import SETTINGS, upstream_of
-
-    settings = app[SETTINGS]
-    pieces = (runner or ToolRunner(app[AGENT])).session_config()
-    config = SessionConfig(
+def realtime_config(settings: Settings, runner: ToolRunner, audio_format: AudioFormat) -> SessionConfig:
+    """The Realtime session config of the runner's active agent (handoffs change it during a call)."""
+    pieces = runner.session_config()
+    return SessionConfig(
         model=settings.model,
         voice=pieces["voice"] or settings.voice,
         instructions=pieces["instructions"],
@@ -59,5 +52,47 @@ def create_model_session(
         input_format=audio_format,
         output_format=audio_format,
     )
-    log.debug("model session for %s: %s", caller, config.model)
+
+
+def create_realtime_session(
+    app: web.Application, *, audio_format: AudioFormat = "audio/pcm", runner: ToolRunner | None = None
+) -> RealtimeModelSession:
+    """A plain Realtime session (no failover)."""
+    from voicebot.server.app import SETTINGS, upstream_of
+
+    settings = app[SETTINGS]
+    config = realtime_config(settings, runner or ToolRunner(app[AGENT]), audio_format)
     return RealtimeModelSession.from_settings(settings, upstream_of(app), config)
+
+
+def create_model_session(
+    app: web.Application,
+    *,
+    caller: str,
+    audio_format: AudioFormat = "audio/pcm",
+    runner: ToolRunner | None = None,
+) -> ModelSession:
+    """The model side of one call: Realtime, failing over to the cascade when ``fallback_enabled``."""
+    from voicebot.server.app import SETTINGS
+
+    log.debug("model session for %s (%s)", caller, audio_format)
+    if app[SETTINGS].fallback_enabled:
+        from voicebot.fallback.wiring import create_failover_session
+
+        return create_failover_session(app, caller=caller, audio_format=audio_format, runner=runner)
+    return create_realtime_session(app, audio_format=audio_format, runner=runner)
+
+
+async def run_call(app: web.Application, call: Call) -> CallStats:
+    """Run ``call`` to its end, then its post-call tasks (summary and record, when ``calls_dir`` is set)."""
+    from voicebot.server.app import SETTINGS
+
+    stats = await call.run()
+    if app[SETTINGS].calls_dir is not None:
+        from voicebot.fallback.wiring import finish_call
+
+        try:
+            await finish_call(app, call)
+        except Exception:
+            log.exception("call %s: post-call tasks failed", call.call_id)
+    return stats

@@ -1,0 +1,364 @@
+"""RTP on asyncio (adapter): per-call UDP sockets from a port range, one shared 20 ms clock, G.711 frames.
+
+::
+
+    RtpPortPool      even ports from [rtp_port_min, rtp_port_max]; a socket is bound only for a validated call
+    RtpClock         one task for every call: an absolute monotonic schedule (deadline += 20 ms, resync
+                     after a stall), so pacing never drifts; each tick lets every session send one frame
+    RtpSession       one call's media: socket → RtpStream (latching, jitter buffer, RFC 4733) → 20 ms G.711
+                     frames decoded to PcmChunk (``frames()``); OutputQueue → encode → RtpStream → socket
+
+The sender takes a frame from the ``OutputQueue`` only in the tick that sends it, so ``played_ms`` counts
+exactly what left the socket and a barge-in ``clear()`` drops everything not yet sent. When the agent is
+quiet the stream sends silence; on hold it sends nothing (the schedule keeps running).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from typing import cast
+
+from voicebot.audio.chunk import PcmChunk
+from voicebot.audio.g711 import alaw_to_chunk, chunk_to_alaw, chunk_to_ulaw, ulaw_to_chunk
+from voicebot.errors import CapacityError
+from voicebot.playout import OutputQueue
+from voicebot.rtp.dtmf import DtmfDigit
+from voicebot.rtp.stream import RtpStream, StreamConfig
+from voicebot.sip.sdp import NegotiatedMedia
+
+log = logging.getLogger("voicebot.rtp")
+
+Addr = tuple[str, int]
+RATE = 8000
+TICK_S = 0.02
+_EARLY_S = 0.002  # a tick may wake this much before a slot and still send it
+_MAX_INBOUND_FRAMES = 50  # 1 s of caller audio waiting for the call; older frames are dropped
+
+
+class SendIntervals:
+    """Histogram of the gaps between consecutive packets of each stream (0.1 ms buckets up to 100 ms)."""
+
+    BUCKET_MS = 0.1
+
+    def __init__(self) -> None:
+        self.buckets = [0] * 1001
+        self.count = 0
+
+    def add(self, gap_s: float) -> None:
+        i = min(int(gap_s * 1000 / self.BUCKET_MS), len(self.buckets) - 1)
+        self.buckets[i] += 1
+        self.count += 1
+
+    def percentile(self, p: float) -> float:
+        """The ``p``-th percentile in milliseconds (0 when empty)."""
+        if not self.count:
+            return 0.0
+        target = p / 100 * self.count
+        seen = 0
+        for i, n in enumerate(self.buckets):
+            seen += n
+            if seen >= target:
+                return (i + 1) * self.BUCKET_MS
+        return len(self.buckets) * self.BUCKET_MS
+
+    def reset(self) -> None:
+        self.buckets = [0] * len(self.buckets)
+        self.count = 0
+
+
+class RtpClock:
+    """The one pacing task behind every RTP session of a server; it sleeps while no session is active."""
+
+    def __init__(self, interval_s: float = TICK_S, max_lag_s: float = 0.2) -> None:
+        self.interval_s = interval_s
+        self.max_lag_s = max_lag_s
+        self._sessions: set[RtpSession] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._next: float | None = None
+        self.intervals = SendIntervals()
+        self.stats: Counter[str] = Counter()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="rtp-clock")
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def next_slot(self) -> float:
+        """The loop time of the next tick (a new stream starts there, aligned with the others)."""
+        now = asyncio.get_running_loop().time()
+        if self._next is None or self._next < now:
+            return now
+        return self._next
+
+    def add(self, session: RtpSession) -> None:
+        self._sessions.add(session)
+        self._wake.set()
+
+    def discard(self, session: RtpSession) -> None:
+        self._sessions.discard(session)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._sessions:
+                self._next = None
+                self._wake.clear()
+                await self._wake.wait()
+            deadline = loop.time()
+            while self._sessions:
+                self._next = deadline
+                self._tick(loop.time())
+                deadline += self.interval_s
+                now = loop.time()
+                if now - deadline > self.max_lag_s:
+                    self.stats["resync"] += 1
+                    deadline = now
+                await asyncio.sleep(max(0.0, deadline - now))
+
+    def _tick(self, now: float) -> None:
+        self.stats["ticks"] += 1
+        for session in list(self._sessions):
+            try:
+                session.tick(now)
+            except Exception:  # one call's bug must not stop every other call's audio
+                self.stats["session_error"] += 1
+                log.exception("RTP session %s failed in a tick; closing it", session.name)
+                session.fail()
+
+
+class _RtpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, on_datagram: Callable[[bytes, Addr], None]) -> None:
+        self.on_datagram = on_datagram
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # on CPython 3.11 the selector datagram transport is not an asyncio.DatagramTransport subclass
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        try:
+            self.on_datagram(data, (str(addr[0]), int(addr[1])))
+        except Exception:
+            log.exception("RTP datagram handling failed")
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("RTP socket error: %r", exc)  # ICMP port unreachable and friends: the peer may come back
+
+
+class RtpPortPool:
+    """Even RTP ports (RTCP would be port+1) from ``[port_min, port_max]`` on ``host``."""
+
+    def __init__(self, host: str, port_min: int, port_max: int, *, rng: random.Random | None = None) -> None:
+        first = port_min + (port_min % 2)
+        self.host = host
+        self.ports = list(range(first, port_max + 1, 2))
+        if not self.ports:
+            raise ValueError(f"no even port in the RTP range {port_min}-{port_max}")
+        self._rng = rng or random.SystemRandom()
+        self._used: set[int] = set()
+
+    @property
+    def in_use(self) -> int:
+        return len(self._used)
+
+    async def bind(self, on_datagram: Callable[[bytes, Addr], None]) -> tuple[asyncio.DatagramTransport, int]:
+        """Bind a UDP socket on a free port (random order); raises ``CapacityError`` when none is free."""
+        loop = asyncio.get_running_loop()
+        free = [p for p in self.ports if p not in self._used]
+        self._rng.shuffle(free)
+        for port in free[:64]:
+            self._used.add(port)
+            try:
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _RtpProtocol(on_datagram), local_addr=(self.host, port)
+                )
+            except OSError:
+                self._used.discard(port)  # taken by another process: try the next one
+                continue
+            return transport, port
+        raise CapacityError("no free RTP port in the configured range")
+
+    def release(self, port: int) -> None:
+        self._used.discard(port)
+
+
+class RtpSession:
+    """One call's media. ``open`` binds the socket; ``start(media)`` begins the 20 ms exchange."""
+
+    def __init__(self, pool: RtpPortPool, clock: RtpClock, *, name: str = "rtp", queue_ms: int = 60) -> None:
+        self.pool = pool
+        self.clock = clock
+        self.name = name
+        self.queue = OutputQueue(RATE, max_ms=queue_ms)
+        self.port = 0
+        self.stream: RtpStream | None = None
+        self.media: NegotiatedMedia | None = None
+        self.on_dtmf: Callable[[DtmfDigit], None] | None = None
+        self.on_failure: Callable[[], None] | None = None
+        self.signalling_ip: str | None = None  # where the INVITE came from; media from there may latch
+        self.stats: Counter[str] = Counter()
+        self._transport: asyncio.DatagramTransport | None = None
+        self._inbound: asyncio.Queue[PcmChunk | None] = asyncio.Queue()
+        self._rng = random.SystemRandom()
+        self._last_send: float | None = None
+        self._closed = False
+
+    async def open(self) -> int:
+        self._transport, self.port = await self.pool.bind(self._on_datagram)
+        return self.port
+
+    # media control ----------------------------------------------------------------------------------
+    def start(self, media: NegotiatedMedia) -> None:
+        """The call is established: send to (and accept from) the peer in ``media``."""
+        if self._closed:
+            return
+        if self.stream is None or self.media is None or media.payload_type != self.media.payload_type:
+            self._new_stream(media)
+        else:
+            self.stream.update_remote((media.remote_address, media.remote_port))
+            self.stream.set_sending(media.sending)
+        self.media = media
+        self.clock.add(self)
+
+    def _new_stream(self, media: NegotiatedMedia) -> None:
+        config = StreamConfig(
+            remote=(media.remote_address, media.remote_port),
+            payload_type=media.payload_type,
+            ssrc=self._rng.getrandbits(32),
+            initial_sequence=self._rng.getrandbits(16),
+            initial_timestamp=self._rng.getrandbits(32),
+            dtmf_payload_type=media.dtmf_payload_type,
+            ptime_ms=media.ptime,
+            signalling_ip=self.signalling_ip,
+        )
+        old, self.stream = self.stream, RtpStream(config)
+        if old is not None:  # a re-INVITE changed the codec: keep the latch target
+            self.stream.update_remote(old.peer)
+        self.stream.set_sending(media.sending)
+        self.stream.start(self.clock.next_slot())
+
+    def update(self, media: NegotiatedMedia) -> None:
+        """Hold, resume, a new address or codec (re-INVITE)."""
+        self.start(media)
+
+    def send_dtmf(self, digits: str, duration_ms: int = 160) -> bool:
+        """RFC 4733 out; False when no telephone-event type was negotiated (use SIP INFO instead)."""
+        if self.stream is None or self.media is None or self.media.dtmf_payload_type is None:
+            return False
+        self.stream.send_dtmf(digits, duration_ms)
+        return True
+
+    def clear(self) -> None:
+        """Barge-in: nothing queued before this call is sent."""
+        self.queue.clear()
+        if self.stream is not None:
+            self.stream.clear_audio()
+
+    # the caller's audio -------------------------------------------------------------------------------
+    async def frames(self) -> AsyncIterator[PcmChunk]:
+        while True:
+            chunk = await self._inbound.get()
+            if chunk is None:
+                return
+            yield chunk
+
+    def _deliver(self, chunk: PcmChunk | None) -> None:
+        if chunk is not None and self._inbound.qsize() >= _MAX_INBOUND_FRAMES:
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self._inbound.get_nowait()
+            self.stats["inbound_dropped"] += 1
+        self._inbound.put_nowait(chunk)
+
+    def _on_datagram(self, data: bytes, addr: Addr) -> None:
+        if self.stream is None:
+            self.stats["early_packet"] += 1
+            return
+        self.stream.receive_datagram(data, addr, 0.0)
+        while (digit := self.stream.next_event()) is not None:
+            self.stats["dtmf_received"] += 1
+            if self.on_dtmf is not None:
+                self.on_dtmf(digit)
+
+    # the clock -------------------------------------------------------------------------------------
+    def tick(self, now: float) -> None:
+        stream = self.stream
+        if stream is None or self._closed:
+            return
+        due = stream.next_send_time()
+        if due is not None and now - due > stream.config.max_lag_frames * TICK_S:
+            stream.handle_timer(now)  # far behind: the stream skips the missed slots
+            self._flush(stream)
+            due = stream.next_send_time()
+        while due is not None and due <= now + _EARLY_S:
+            self._pop_inbound(stream)
+            if stream.sending and stream.queued_frames == 0:
+                self._feed(stream)
+            stream.handle_timer(due)
+            self._flush(stream)
+            due = stream.next_send_time()
+
+    def _pop_inbound(self, stream: RtpStream) -> None:
+        frame = stream.pop_frame()
+        decode = alaw_to_chunk if stream.config.payload_type == 8 else ulaw_to_chunk
+        self._deliver(decode(frame.payload))
+
+    def _feed(self, stream: RtpStream) -> None:
+        taken = self.queue.take()
+        if taken is None:
+            return
+        chunk, _item = taken
+        encode = chunk_to_alaw if stream.config.payload_type == 8 else chunk_to_ulaw
+        stream.queue_audio(encode(chunk))
+
+    def _flush(self, stream: RtpStream) -> None:
+        transport = self._transport
+        for data, addr in stream.datagrams_to_send():
+            if transport is None:
+                break
+            sent_at = time.monotonic()
+            if self._last_send is not None:
+                self.clock.intervals.add(sent_at - self._last_send)
+            self._last_send = sent_at
+            transport.sendto(data, addr)
+            self.stats["sent"] += 1
+        if not stream.sending:
+            self._last_send = None  # a hold gap is not a pacing error
+
+    # teardown --------------------------------------------------------------------------------------
+    def fail(self) -> None:
+        self.close()
+        if self.on_failure is not None:
+            self.on_failure()
+
+    def close(self) -> None:
+        """Stop sending, release the port and end ``frames()``. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.clock.discard(self)
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+        if self.port:
+            self.pool.release(self.port)
+        if self.stream is not None:
+            self.stats.update({f"stream_{k}": v for k, v in self.stream.stats.items()})
+            self.stats.update({f"jitter_{k}": v for k, v in self.stream.jitter.stats.items()})
+        self._deliver(None)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed

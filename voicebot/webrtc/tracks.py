@@ -1,0 +1,155 @@
+"""Media of a browser call: the paced outbound track and the inbound frame conversion.
+
+Outbound: ``OutboundAudioTrack`` is the aiortc track the server sends. aiortc's sender pulls one frame at a
+time with ``recv()``; the track sleeps until the frame's slot on an absolute monotonic schedule
+(``start + pts / rate``), then takes the next frame from the call's ``OutputQueue`` or, when the queue is
+empty, sends silence. Frames are taken at send time, never earlier, so a barge-in ``clear()`` stops the agent
+within one frame, and the queue's accounting (``played_ms``) counts only what was really sent.
+
+Inbound: aiortc decodes Opus into packed stereo s16 frames at 48 kHz (G.711 into mono at 8 kHz).
+``InboundConverter`` turns any of them into mono ``PcmChunk``s at one fixed rate, with one stateful resampler
+per call when the codec's rate differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from voicebot.audio.chunk import FRAME_MS, PcmChunk, ms_to_samples
+from voicebot.audio.resample import StreamResampler
+from voicebot.playout import OutputQueue
+
+log = logging.getLogger("voicebot.webrtc")
+
+#: Called with (previous item, new item, monotonic time) whenever the item being sent changes; None = silence.
+ItemChange = Callable[[str | None, str | None, float], None]
+
+
+class OutboundAudioTrack(MediaStreamTrack):
+    """The agent's voice: 20 ms frames from an ``OutputQueue``, paced on an absolute schedule."""
+
+    kind = "audio"
+
+    def __init__(
+        self,
+        queue: OutputQueue,
+        *,
+        on_item_change: ItemChange | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        max_lag_s: float = 0.2,
+    ) -> None:
+        super().__init__()
+        self.queue = queue
+        self.rate = queue.rate
+        self._frame = ms_to_samples(FRAME_MS, self.rate)
+        self._silence = np.zeros(self._frame, dtype=np.int16)
+        self._time_base = Fraction(1, self.rate)
+        self._clock = clock
+        self._max_lag_s = max_lag_s
+        self._on_item_change = on_item_change
+        self._start: float | None = None
+        self._pts = 0
+        self._item: str | None = None
+        self.frames_sent = 0
+        self.audio_frames_sent = 0
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        await self._wait_for_slot()
+        taken = self.queue.take()  # after the wait: a clear() during the sleep is honoured
+        now = self._clock()
+        if taken is None:
+            samples, item = self._silence, None
+        else:
+            chunk, item = taken
+            samples = chunk.samples
+            self.audio_frames_sent += 1
+        if item != self._item:
+            previous, self._item = self._item, item
+            if self._on_item_change is not None:
+                try:
+                    self._on_item_change(previous, item, now)
+                except Exception:
+                    log.exception("item-change listener failed")
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = self.rate
+        frame.pts = self._pts
+        frame.time_base = self._time_base
+        self._pts += samples.shape[0]
+        self.frames_sent += 1
+        return frame
+
+    async def _wait_for_slot(self) -> None:
+        now = self._clock()
+        if self._start is None:
+            self._start = now
+            return
+        deadline = self._start + self._pts / self.rate
+        if now - deadline > self._max_lag_s:
+            # A stall (the loop was blocked): resynchronise rather than burst to catch up.
+            self._start = now - self._pts / self.rate
+            return
+        if deadline > now:
+            await asyncio.sleep(deadline - now)
+
+
+class InboundConverter:
+    """Decoded aiortc audio frames → mono ``PcmChunk``s at ``rate`` (one converter per call)."""
+
+    def __init__(self, rate: int = 48000) -> None:
+        self.rate = rate
+        self._resampler: StreamResampler | None = None
+        self._resampler_from: int | None = None
+
+    def convert(self, frame: av.AudioFrame) -> PcmChunk:
+        mono = _mono_s16(frame)
+        src_rate = int(frame.sample_rate)
+        if src_rate == self.rate:
+            return PcmChunk(mono, self.rate)
+        return self._resample(PcmChunk(mono, src_rate))
+
+    def _resample(self, chunk: PcmChunk) -> PcmChunk:
+        if self._resampler is None or self._resampler_from != chunk.rate:
+            self._resampler = StreamResampler(chunk.rate, self.rate)
+            self._resampler_from = chunk.rate
+        return self._resampler.process(chunk)
+
+
+Int16Vector = np.ndarray[tuple[int], np.dtype[np.int16]]
+
+
+def _mono_s16(frame: av.AudioFrame) -> Int16Vector:
+    """The frame's samples as mono int16 (channels averaged)."""
+    if frame.format.name not in ("s16", "s16p"):
+        raise ValueError(f"expected s16 audio from the decoder, got {frame.format.name}")
+    channels = len(frame.layout.channels)
+    rows: np.ndarray[Any, Any]
+    if frame.format.is_planar:
+        rows = frame.to_ndarray()
+    else:
+        # Packed (L R L R …), read straight from the plane: aiortc's Opus decoder gives stereo with both
+        # channels equal for a browser's mono voice; its G.711 decoder gives mono.
+        packed = np.frombuffer(memoryview(frame.planes[0]), dtype=np.int16, count=frame.samples * channels)
+        if channels == 1:
+            single: Int16Vector = packed.copy()
+            return single
+        rows = packed.reshape(-1, channels).T
+    total = rows[0].astype(np.int32)
+    for ch in range(1, channels):
+        total += rows[ch]
+    if channels == 2:
+        total >>= 1
+    else:
+        total //= channels
+    mono: Int16Vector = total.astype(np.int16)
+    return mono
