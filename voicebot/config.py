@@ -121,6 +121,14 @@ class Settings(BaseSettings):
     )
 
     # calls
+    shed_load_lag_ms: float | None = Field(
+        30.0,
+        gt=0,
+        description=(
+            "Refuse new calls (503) while the event loop runs this many ms late (75th percentile over 2 s), so a "
+            "saturated process sheds load instead of delaying every call (unset: only max_calls)."
+        ),
+    )
     max_calls: int = Field(40, ge=1, description="Concurrent call cap; further calls get 503.")
 
     # fallback: the non-realtime cascade, failover, post-call tasks (voicebot/fallback, docs/fallback.md)

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from voicebot import __version__
 from voicebot.config import Settings, Upstream
-from voicebot.server.capacity import CALL_SLOTS, CallSlots
+from voicebot.server.capacity import CALL_SLOTS, CallSlots, LoopLagMonitor, monitor_lifetime
 
 log = logging.getLogger("voicebot.server")
 
@@ -63,7 +63,10 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[BASE_URL] = f"http://{settings.host}:{settings.port}"
     app.cleanup_ctx.append(_lifetime)
     app.router.add_get("/healthz", healthz)
-    app[CALL_SLOTS] = CallSlots(settings.max_calls)  # one cap for browser and phone calls
+    # one admission control for browser and phone calls: the cap, and load shedding on event-loop lag
+    monitor = LoopLagMonitor() if settings.shed_load_lag_ms is not None else None
+    app[CALL_SLOTS] = CallSlots(settings.max_calls, monitor=monitor, max_lag_ms=settings.shed_load_lag_ms)
+    app.cleanup_ctx.append(monitor_lifetime)
     from voicebot.server.sessions import AGENT, resolve_agent
 
     app[AGENT] = resolve_agent(settings)
