@@ -23,7 +23,6 @@ from voicebot.config import Settings
 from voicebot.local import keys
 from voicebot.local.app import create_engine_app
 from voicebot.local.brain import Brain, RulesConfig
-from voicebot.local.sip_calls import register_sip_call_routes
 from voicebot.local.speech import SpeechStack
 from voicebot.server.app import BASE_URL, SETTINGS
 from voicebot.server.sessions import AGENT
@@ -100,7 +99,6 @@ async def start_bot(speech: SpeechStack, settings: Settings) -> Bot:
     engine = create_engine_app(settings)
     engine[keys.SPEECH] = speech
     engine[keys.BRAIN] = Brain(RulesConfig.from_dict(TEST_RULES))
-    register_sip_call_routes(engine)  # OpenAI-native SIP call control, emulated
     app.add_subapp("/v1", engine)
     setup_sip(app)
     setup_openai_sip(app)

@@ -29,6 +29,7 @@ from voicebot.local.http_errors import ApiError, add_engine_headers, engine_midd
 from voicebot.local.realtime.route import RECORD_DIR, REPLAY_PATH, add_realtime_routes
 from voicebot.local.response_store import ResponseStore
 from voicebot.local.responses import add_responses_routes
+from voicebot.local.sip_calls import register_sip_call_routes
 
 if TYPE_CHECKING:
     from voicebot.local.brain import Brain
@@ -136,4 +137,7 @@ def create_engine_app(settings: Settings) -> web.Application:
     add_audio_routes(app)
     add_realtime_rest_routes(app)
     add_realtime_routes(app, record_dir=settings.local_record_dir, replay=settings.local_replay_path)
+    register_sip_call_routes(
+        app
+    )  # OpenAI-native SIP emulation: /realtime/calls/{id}/accept|reject|refer|hangup
     return app
