@@ -36,6 +36,7 @@ from voicebot.events import (
     ToolCall,
     Transcript,
 )
+from voicebot.playout import QueuedOutput
 from voicebot.ports import AudioPort, ModelSession, TelephonyPort
 
 log = logging.getLogger("voicebot.call")
@@ -153,8 +154,7 @@ class Call:
         self._end(reason)
 
     def _port_idle(self) -> bool:
-        queue = getattr(self.port, "queue", None)
-        return bool(getattr(queue, "idle", True))
+        return self.port.output_idle if isinstance(self.port, QueuedOutput) else True
 
     async def transfer(self, target: str) -> None:
         if not isinstance(self.port, TelephonyPort):

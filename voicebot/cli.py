@@ -5,6 +5,7 @@ voicebot local [--host H] [--port P]                                      the lo
 voicebot doctor [--load]                  what is installed, which speech tiers and upstream would be used
 voicebot transcribe FILE [--format text|json|srt|vtt]   transcribe a file on the audio endpoints
 voicebot say TEXT -o FILE [--voice V] [--format wav|mp3|...]  synthesize speech to a file
+voicebot loadtest --url URL --calls N [--audio FILE.wav ...] ...  load-test a running server (docs/loadtest.md)
 voicebot --version
 
 ``serve`` and ``local`` also take the local engine's flags (--rules, --record-dir, --replay, --stt, --tts,
@@ -55,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     from voicebot.fallback.cli import add_parsers as _add_audio_parsers
 
     _add_audio_parsers(sub)
+    # voicebot loadtest: WebRTC/SIP callers playing recorded audio (voicebot/loadtest/cli.py)
+    from voicebot.loadtest.cli import add_parser as _add_loadtest_parser
+
+    _add_loadtest_parser(sub)
     return parser
 
 
@@ -68,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "loadtest":  # a client of a running server: no server settings needed
+        from voicebot.loadtest.cli import run_command as run_loadtest_command
+
+        return run_loadtest_command(args)
 
     from pydantic import ValidationError
 

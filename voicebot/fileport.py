@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from voicebot.audio.chunk import FRAME_MS, PcmChunk, ms_to_samples
-from voicebot.playout import OutputQueue
+from voicebot.playout import OutputQueue, QueuedOutput
 
 
-class FileAudioPort:
+class FileAudioPort(QueuedOutput):
     """Plays ``source`` as the caller, in real time (or faster, ``speed`` > 1), and records the answer.
 
     The call ends (``frames()`` stops) on ``hang_up()``, or once the recording is over and the agent has been
@@ -122,16 +122,7 @@ class FileAudioPort:
             return False
         return now - max(self.last_output_at, self.source_done_at) >= self._idle_s
 
-    # agent side ------------------------------------------------------------------------------------
-    async def play(self, chunk: PcmChunk, item_id: str) -> None:
-        await self.queue.put(chunk, item_id)
-
-    def clear(self) -> None:
-        self.queue.clear()
-
-    def played_ms(self, item_id: str) -> int:
-        return self.queue.played_ms(item_id)
-
+    # agent side: play / clear / played_ms come from QueuedOutput ----------------------------------
     async def close(self) -> None:
         self._closed.set()
         self.queue.clear()

@@ -109,3 +109,24 @@ async def run_paced(
         if now - deadline > max_lag_s:
             deadline = now
         await asyncio.sleep(max(0.0, deadline - now))
+
+
+class QueuedOutput:
+    """The output half of an ``AudioPort`` over an ``OutputQueue`` in ``self.queue``: ports that send paced
+    20 ms frames (WebRTC, RTP, file) inherit ``play``, ``clear``, ``played_ms`` and ``output_idle`` from here."""
+
+    queue: OutputQueue
+
+    async def play(self, chunk: PcmChunk, item_id: str) -> None:
+        await self.queue.put(chunk, item_id)
+
+    def clear(self) -> None:
+        self.queue.clear()
+
+    def played_ms(self, item_id: str) -> int:
+        return self.queue.played_ms(item_id)
+
+    @property
+    def output_idle(self) -> bool:
+        """Nothing is waiting to be sent."""
+        return self.queue.idle

@@ -31,6 +31,7 @@ from voicebot.audio.chunk import PcmChunk
 from voicebot.call import Call
 from voicebot.config import Settings
 from voicebot.errors import BadRequest, CapacityError, ProtocolError, UpstreamError, VoicebotError
+from voicebot.playout import QueuedOutput
 from voicebot.ports import ModelSession
 from voicebot.realtime.wire import AudioFormat
 from voicebot.rtp.dtmf import DtmfDigit
@@ -111,7 +112,7 @@ class SipLeg:
     call: Call | None = None
 
 
-class SipAudioPort:
+class SipAudioPort(QueuedOutput):
     """``AudioPort`` + ``TelephonyPort`` of one SIP call (8 kHz both ways, 20 ms frames)."""
 
     input_rate = 8000
@@ -125,14 +126,8 @@ class SipAudioPort:
     def frames(self) -> AsyncIterator[PcmChunk]:
         return self.leg.rtp.frames()
 
-    async def play(self, chunk: PcmChunk, item_id: str) -> None:
-        await self.queue.put(chunk, item_id)
-
     def clear(self) -> None:
         self.leg.rtp.clear()
-
-    def played_ms(self, item_id: str) -> int:
-        return self.queue.played_ms(item_id)
 
     @property
     def dtmf_received(self) -> str:

@@ -33,7 +33,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from voicebot.audio.chunk import PcmChunk
 from voicebot.config import IceServer
 from voicebot.errors import BadRequest
-from voicebot.playout import OutputQueue
+from voicebot.playout import OutputQueue, QueuedOutput
 from voicebot.webrtc.sdp import OfferInfo, answer_codec
 from voicebot.webrtc.tracks import InboundConverter, ItemChange, OutboundAudioTrack
 
@@ -54,7 +54,7 @@ def rtc_configuration(servers: Sequence[IceServer]) -> RTCConfiguration:
     )
 
 
-class WebRtcPort:
+class WebRtcPort(QueuedOutput):
     """The ``AudioPort`` of one browser call."""
 
     def __init__(
@@ -101,15 +101,6 @@ class WebRtcPort:
                 return
             if isinstance(frame, av.AudioFrame):
                 yield self._inbound.convert(frame)
-
-    async def play(self, chunk: PcmChunk, item_id: str) -> None:
-        await self.queue.put(chunk, item_id)
-
-    def clear(self) -> None:
-        self.queue.clear()
-
-    def played_ms(self, item_id: str) -> int:
-        return self.queue.played_ms(item_id)
 
     async def close(self) -> None:
         """Close the peer connection (idempotent); the page gets any last event first."""
