@@ -30,7 +30,7 @@ def invalid_value(param: str, message: str) -> ApiError:
 
 def invalid_type(param: str, expected: str, got: object) -> ApiError:
     return ApiError(
-        f"Invalid type for '{param}': expected {expected}, but got {_json_type(got)} instead.",
+        f"Invalid type for '{param}': expected {expected}, but got {json_type_name(got)} instead.",
         param=param,
         code="invalid_type",
     )
@@ -48,7 +48,8 @@ def unsupported(param: str, message: str) -> ApiError:
     return ApiError(message, param=param, code="unsupported_value")
 
 
-def _json_type(value: object) -> str:
+def json_type_name(value: object) -> str:
+    """How OpenAI's error messages name a JSON value's type ("an integer", "a string", ...)."""
     if value is None:
         return "null"
     if isinstance(value, bool):

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from voicebot.local.api_error import json_type_name
+
 DEFAULT_INSTRUCTIONS = (
     "You are voicebot's offline engine, a helpful and friendly voice assistant. Keep replies short; they are "
     "spoken aloud. You cannot browse or look things up."
@@ -98,25 +100,11 @@ def default_session(session_id: str, model: str, expires_at: int) -> dict[str, A
 Check = Callable[[Any, str], None]
 
 
-def _kind(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "a boolean"
-    if isinstance(v, int):
-        return "an integer"
-    if isinstance(v, float):
-        return "a decimal"
-    if isinstance(v, str):
-        return "a string"
-    if isinstance(v, list):
-        return "an array"
-    return "an object"
-
-
 def _type_error(param: str, expected: str, v: Any) -> ConfigError:
     return ConfigError(
-        "invalid_type", f"Invalid type for '{param}': expected {expected}, but got {_kind(v)} instead.", param
+        "invalid_type",
+        f"Invalid type for '{param}': expected {expected}, but got {json_type_name(v)} instead.",
+        param,
     )
 
 
