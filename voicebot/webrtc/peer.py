@@ -247,6 +247,7 @@ async def answer_offer(
         raise
     answer = pc.localDescription.sdp
     port.codec = answer_codec(answer)
+    port.track.encode_inline(port.codec)
     return port, answer
 
 
