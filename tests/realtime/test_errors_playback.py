@@ -76,3 +76,13 @@ def test_ledger_is_bounded_and_rejects_nonsense() -> None:
         ledger.played("a", -1, 24_000)
     with pytest.raises(ValueError):
         ledger.queued("a", 1, 0)
+
+
+def test_uncommon_rates_stay_exact_next_to_common_ones() -> None:
+    ledger = PlayoutLedger()
+    ledger.played("item_x", 3500, 7000)  # 7 kHz does not divide the tick rate: kept as a fraction
+    ledger.played("item_x", 4000, 8000)
+    ledger.played("item_x", 1, 7000)  # 1/7 ms more: still under 1001 ms
+    assert ledger.played_ms("item_x") == 1000
+    ledger.played("item_x", 7, 7000)
+    assert ledger.played_ms("item_x") == 1001
