@@ -116,6 +116,15 @@ class Settings(BaseSettings):
     local_tts: Literal["auto", "piper", "espeak"] = Field(
         "auto", description="Local engine text-to-speech tier (auto: the best that loads)."
     )
+    local_tts_variation: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Scale of the local TTS voice's random variation: 1 speaks as the voice was trained, 0 gives "
+            "identical audio for identical text (reproducible tests and load runs)."
+        ),
+    )
     local_vad: Literal["auto", "silero", "webrtc", "energy"] = Field(
         "auto", description="Local engine voice activity detector (auto: the best that loads)."
     )

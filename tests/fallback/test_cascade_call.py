@@ -47,7 +47,12 @@ async def test_three_turns_with_a_tool_call_in_the_middle(engine: Engine) -> Non
     assert [c.name for c in calls] == ["get_weather"]
     assert json.loads(calls[0].arguments)["city"].lower() == "paris"
     user = [u.lower() for u in lines(call, "user")]
-    assert len(user) == 3 and "hello" in user[0] and "paris" in user[1] and "thank" in user[2]
+    assert (
+        len(user) == 3
+        and ("hello" in user[0] or "how are you" in user[0])
+        and "paris" in user[1]
+        and "thank" in user[2]
+    )
     assert first and third
     assert "paris" in second.lower() and "18" in second  # the tool's made-up temperature for Paris
     # every answer was spoken: audio came for three distinct assistant items and reached the port

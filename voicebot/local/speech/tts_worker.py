@@ -35,13 +35,13 @@ log = logging.getLogger("voicebot.local.speech")
 START_TIMEOUT_S = 60.0
 
 
-def worker_main(conn: Connection, choice: str) -> None:
+def worker_main(conn: Connection, choice: str, variation: float = 1.0) -> None:
     """Entry point of the worker process: load one engine, then answer requests until told to stop."""
     from voicebot.local.speech.tts_engines import load_tts
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business; it stops us cleanly
     try:
-        engine, skipped = load_tts(choice)
+        engine, skipped = load_tts(choice, variation)
     except Exception as exc:
         conn.send(("failed", repr(exc)))
         conn.close()
@@ -66,8 +66,9 @@ def worker_main(conn: Connection, choice: str) -> None:
 class _Worker:
     """One worker process seen from the parent. Every method blocks; call them on ``executor``."""
 
-    def __init__(self, choice: str, index: int, timeout_s: float) -> None:
+    def __init__(self, choice: str, index: int, timeout_s: float, variation: float = 1.0) -> None:
         self.choice = choice
+        self.variation = variation
         self.index = index
         self.timeout_s = timeout_s
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"voicebot-tts-{index}")
@@ -82,7 +83,10 @@ class _Worker:
         ctx = multiprocessing.get_context("spawn")
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         proc = ctx.Process(
-            target=worker_main, args=(child_conn, self.choice), name=f"voicebot-tts-{self.index}", daemon=True
+            target=worker_main,
+            args=(child_conn, self.choice, self.variation),
+            name=f"voicebot-tts-{self.index}",
+            daemon=True,
         )
         proc.start()
         child_conn.close()
@@ -197,15 +201,17 @@ class TtsPool:
         self.skipped = first.skipped
 
     @classmethod
-    async def start(cls, choice: str, *, workers: int = 1, timeout_s: float = 30.0) -> TtsPool:
+    async def start(
+        cls, choice: str, *, workers: int = 1, timeout_s: float = 30.0, variation: float = 1.0
+    ) -> TtsPool:
         if workers < 1:
             raise ConfigError(f"need at least one TTS worker, got {workers}")
         loop = asyncio.get_running_loop()
-        first = _Worker(choice, 0, timeout_s)
+        first = _Worker(choice, 0, timeout_s, variation)
         created = [first]
         try:
             await loop.run_in_executor(first.executor, first.start)
-            created += [_Worker(first.choice, i, timeout_s) for i in range(1, workers)]
+            created += [_Worker(first.choice, i, timeout_s, variation) for i in range(1, workers)]
             await asyncio.gather(*(loop.run_in_executor(w.executor, w.start) for w in created[1:]))
         except BaseException:
             for w in created:
