@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from tests.webrtc.conftest import Broker
 from tests.webrtc.peers import MIC_RATE, Caller, Heard, tone
+from voicebot.webrtc.tracks import inline_decoder
 
 LOUD = 3000.0  # RMS (int16 units) above which a received 20 ms frame counts as the agent's tone
 
@@ -152,3 +154,27 @@ async def test_the_page_learns_why_when_the_model_ends_the_call_at_once(broker: 
         await wait_for(lambda: len(broker.calls) == 0, 5, "the call to end")
     finally:
         await caller.close()
+
+
+@pytest.mark.parametrize("phone_quality", [False, True], ids=["opus", "pcmu"])
+async def test_inbound_audio_is_decoded_on_the_loop_thread(broker: Broker, phone_quality: bool) -> None:
+    broker.model_kwargs.update(greeting_s=0.0)
+    caller = Caller(broker.http, broker.base)
+    try:
+        await caller.connect(phone_quality=phone_quality)
+        await caller.wait_connected()
+        port = broker.calls.all()[0].port
+        receiver = port.pc.getTransceivers()[0].receiver
+        caller.mic.speak(tone(0.5, MIC_RATE, freq=700, amp=0.5))
+        await wait_for(lambda: broker.models[0].speech_started_at, 5, "the model to hear the caller")
+        decoder = inline_decoder(receiver)
+        assert decoder is not None, "the receiver still decodes on aiortc's thread"
+        await wait_for(lambda: decoder.frames_decoded >= 25, 3, "half a second of decoded audio")
+        assert decoder.decode_errors == 0
+        assert [t for t in threading.enumerate() if t.name == "audio-decoder"]  # parked, not gone
+    finally:
+        await caller.hang_up()
+    # stopping the receivers still ends aiortc's parked decoder threads (and with them the remote tracks)
+    await wait_for(
+        lambda: not [t for t in threading.enumerate() if t.name == "audio-decoder"], 5, "the decoder threads"
+    )

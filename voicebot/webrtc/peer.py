@@ -35,7 +35,7 @@ from voicebot.config import IceServer
 from voicebot.errors import BadRequest
 from voicebot.playout import OutputQueue, QueuedOutput
 from voicebot.webrtc.sdp import OfferInfo, answer_codec
-from voicebot.webrtc.tracks import InboundConverter, ItemChange, OutboundAudioTrack
+from voicebot.webrtc.tracks import InboundConverter, ItemChange, OutboundAudioTrack, decode_inline
 
 log = logging.getLogger("voicebot.webrtc")
 
@@ -255,6 +255,7 @@ async def _negotiate(pc: RTCPeerConnection, port: WebRtcPort, sdp: str, *, phone
     # The transceiver exists before the offer is applied, so that it takes the offer's first audio m-line
     # and its codec preferences (PCMU only for phone quality) decide what the answer accepts.
     transceiver = pc.addTransceiver(port.track, direction="sendrecv")
+    decode_inline(transceiver.receiver)
     if phone_quality:
         caps = RTCRtpSender.getCapabilities("audio").codecs
         transceiver.setCodecPreferences([c for c in caps if c.mimeType.lower() == "audio/pcmu"])

@@ -8,13 +8,15 @@ within one frame, and the queue's accounting (``played_ms``) counts only what wa
 
 Inbound: aiortc decodes Opus into packed stereo s16 frames at 48 kHz (G.711 into mono at 8 kHz).
 ``InboundConverter`` turns any of them into mono ``PcmChunk``s at one fixed rate, with one stateful resampler
-per call when the codec's rate differs.
+per call when the codec's rate differs. ``decode_inline`` makes aiortc's receiver decode on the loop thread
+instead of in its per-call decoder thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import time
 from collections import deque
 from collections.abc import Callable
@@ -23,7 +25,9 @@ from typing import Any
 
 import av
 import numpy as np
-from aiortc.codecs.base import Encoder
+from aiortc import RTCRtpReceiver
+from aiortc.codecs import get_decoder
+from aiortc.codecs.base import Decoder, Encoder
 from aiortc.codecs.g711 import PcmaEncoder, PcmuEncoder
 from aiortc.codecs.opus import OpusEncoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -198,3 +202,78 @@ def _mono_s16(frame: av.AudioFrame) -> Int16Vector:
         total //= channels
     mono: Int16Vector = total.astype(np.int16)
     return mono
+
+
+class InlineDecoder:
+    """Takes the place of an aiortc receiver's decoder queue and decodes each frame as it is handed over.
+
+    aiortc's receiver puts every complete encoded frame on a ``queue.Queue`` read by a per-call decoder
+    thread, which hands each decoded frame back to the loop with ``run_coroutine_threadsafe``: two thread
+    hops, a self-pipe wake-up and a new task per 20 ms frame, which cost several times the Opus decode itself
+    (about 30 µs). Here the frame is decoded where it arrives and put straight on the remote track's queue.
+    The idle thread stays parked on its own queue and only gets aiortc's end-of-stream marker, so stopping
+    the receiver still ends the remote track the way aiortc does it.
+    """
+
+    def __init__(self, thread_queue: queue.Queue[Any], output: asyncio.Queue[Any], kind: str) -> None:
+        self._thread_queue = thread_queue
+        self._output = output
+        self._kind = kind
+        self._decoder: Decoder | None = None
+        self._codec_name: str | None = None
+        self.frames_decoded = 0
+        self.decode_errors = 0
+
+    def put(self, task: tuple[Any, Any] | None) -> None:
+        if task is None:  # the receiver stops: the thread ends the track and exits
+            self._thread_queue.put(None)
+            return
+        codec, encoded = task
+        if self._decoder is None or codec.name != self._codec_name:
+            self._decoder = get_decoder(codec)
+            self._codec_name = codec.name
+        try:
+            frames = self._decoder.decode(encoded)
+        except av.FFmpegError as exc:
+            # keep the decoder's state, as aiortc does: a reset would spoil the frames that follow
+            self.decode_errors += 1
+            log.warning("webrtc: could not decode a %s %s frame: %s", self._kind, codec.name, exc)
+            return
+        for frame in frames:
+            self._output.put_nowait(frame)
+        self.frames_decoded += 1
+
+
+#: The receiver's private attribute that holds its decoder queue (aiortc 1.9–1.16).
+_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+
+
+def decode_inline(receiver: RTCRtpReceiver) -> bool:
+    """Make ``receiver`` decode on the loop thread once it starts receiving (see ``InlineDecoder``).
+
+    Call it before the connection starts its media. False (and aiortc keeps its decoder thread) when this
+    aiortc does not have the internals it relies on.
+    """
+    if not isinstance(getattr(receiver, _DECODER_QUEUE, None), queue.Queue):
+        log.info("webrtc: this aiortc has no decoder queue to replace; decoding stays on its thread")
+        return False
+    original = receiver.receive
+
+    async def receive(parameters: Any) -> None:
+        await original(parameters)  # starts the decoder thread on the current queue, without awaiting
+        thread_queue = getattr(receiver, _DECODER_QUEUE)
+        track = receiver.track
+        output = getattr(track, "_queue", None)
+        if isinstance(thread_queue, queue.Queue) and isinstance(output, asyncio.Queue):
+            decoder = InlineDecoder(thread_queue, output, track.kind)
+            setattr(receiver, _DECODER_QUEUE, decoder)
+            receiver.inline_decoder = decoder  # type: ignore[attr-defined]
+
+    receiver.receive = receive  # type: ignore[method-assign]
+    return True
+
+
+def inline_decoder(receiver: RTCRtpReceiver) -> InlineDecoder | None:
+    """The receiver's ``InlineDecoder`` once it is receiving, else None."""
+    found = getattr(receiver, "inline_decoder", None)
+    return found if isinstance(found, InlineDecoder) else None
