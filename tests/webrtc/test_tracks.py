@@ -82,3 +82,26 @@ async def test_outbound_track_is_paced_sends_silence_when_idle_and_stops_on_clea
     track.stop()
     with pytest.raises(MediaStreamError):
         await track.recv()
+
+
+def test_mono_opus_decoder_folds_a_stereo_stream_into_one_channel() -> None:
+    from aiortc.codecs.opus import OpusEncoder
+    from aiortc.jitterbuffer import JitterFrame
+
+    from voicebot.webrtc.tracks import MonoOpusDecoder
+
+    encoder, decoder, converter = OpusEncoder(), MonoOpusDecoder(), InboundConverter(48000)
+    t = np.arange(960) / 48000
+    out: list[np.ndarray] = []
+    for i in range(20):
+        left = (6000 * np.sin(2 * np.pi * 440 * (t + i * 0.02))).astype(np.int16)
+        stereo = np.stack([left, left]).T.reshape(1, -1)  # packed L R L R, as a browser would send
+        frame = av.AudioFrame.from_ndarray(stereo, format="s16", layout="stereo")
+        frame.sample_rate = 48000
+        frame.pts = i * 960
+        for payload in encoder.encode(frame)[0]:
+            for decoded in decoder.decode(JitterFrame(payload, i * 960)):
+                assert decoded.layout.name == "mono" and decoded.sample_rate == 48000
+                out.append(converter.convert(decoded).samples)
+    pcm = np.concatenate(out[5:]).astype(np.float64)
+    assert np.sqrt(np.mean(pcm**2)) == pytest.approx(6000 / np.sqrt(2), rel=0.1)

@@ -38,6 +38,9 @@ from voicebot.playout import OutputQueue
 
 log = logging.getLogger("voicebot.webrtc")
 
+#: Silent frames in a row that must encode to the same packet before that packet is reused for silence.
+SILENCE_SETTLE = 10
+
 #: Called with (previous item, new item, monotonic time) whenever the item being sent changes; None = silence.
 ItemChange = Callable[[str | None, str | None, float], None]
 
@@ -69,6 +72,13 @@ class OutboundAudioTrack(MediaStreamTrack):
         self._encoder: Encoder | None = None
         self._packet_time_base = Fraction(1, 48000)
         self._packets: deque[av.Packet[Any]] = deque()
+        self._timestamp_step = 0
+        self._next_timestamp = 0
+        # the packet the encoder gives for silence, and for how many silent frames in a row it has given it
+        self._silence_payload: bytes | None = None
+        self._silence_repeats = 0
+        self._sending_silence = False
+        self.silence_packets_reused = 0
         self._item: str | None = None
         self.frames_sent = 0
         self.audio_frames_sent = 0
@@ -80,11 +90,12 @@ class OutboundAudioTrack(MediaStreamTrack):
         frame per call that costs more CPU than the encoding itself (Opus: about 0.1 ms per frame; G.711:
         microseconds). With packets the sender only packs them. False for a codec not handled here.
         """
-        made = _encoder_for(codec)
+        made = _encoder_for(codec, self.rate)
         if made is None:
             return False
         self._encoder, clock = made
         self._packet_time_base = Fraction(1, clock)
+        self._timestamp_step = clock * FRAME_MS // 1000
         return True
 
     async def recv(self) -> av.AudioFrame | av.Packet[Any]:
@@ -92,13 +103,34 @@ class OutboundAudioTrack(MediaStreamTrack):
             return await self._next_frame()
         while not self._packets:
             frame = await self._next_frame()
-            payloads, timestamp = self._encoder.encode(frame)
+            silent = self._sending_silence
+            settled = self._silence_payload
+            if silent and settled is not None and self._silence_repeats >= SILENCE_SETTLE:
+                # The agent is quiet and the encoder has produced this same packet for the last few silent
+                # frames: send it again rather than encode zeros. The encoder's state, which last saw
+                # silence, still fits what follows; after speech it has to settle again first.
+                self._add_packet(settled)
+                self.silence_packets_reused += 1
+                continue
+            payloads, _ = self._encoder.encode(frame)
             for payload in payloads:  # usually one per frame; none while the encoder primes
-                packet = av.Packet(payload)
-                packet.pts = timestamp
-                packet.time_base = self._packet_time_base
-                self._packets.append(packet)
+                self._add_packet(payload)
+            if not silent or len(payloads) != 1:
+                self._silence_repeats = 0
+            elif payloads[0] == settled:
+                self._silence_repeats += 1
+            else:
+                self._silence_payload, self._silence_repeats = payloads[0], 1
         return self._packets.popleft()
+
+    def _add_packet(self, payload: bytes) -> None:
+        # One 20 ms step per packet, counted here: the encoder's own timestamps count only the frames it
+        # was given, not the silence sent without it.
+        packet = av.Packet(payload)
+        packet.pts = self._next_timestamp
+        packet.time_base = self._packet_time_base
+        self._packets.append(packet)
+        self._next_timestamp += self._timestamp_step
 
     async def _next_frame(self) -> av.AudioFrame:
         if self.readyState != "live":
@@ -106,6 +138,7 @@ class OutboundAudioTrack(MediaStreamTrack):
         await self._wait_for_slot()
         taken = self.queue.take()  # after the wait: a clear() during the sleep is honoured
         now = self._clock()
+        self._sending_silence = taken is None
         if taken is None:
             samples, item = self._silence, None
         else:
@@ -141,9 +174,41 @@ class OutboundAudioTrack(MediaStreamTrack):
             await asyncio.sleep(deadline - now)
 
 
-def _encoder_for(codec: str | None) -> tuple[Encoder, int] | None:
-    """aiortc's own encoder for ``codec`` and its RTP clock rate (so packets match what aiortc would send)."""
+class VoiceOpusEncoder(Encoder):
+    """Opus for the agent's voice: mono, fed at the track's own rate, CELT only ("restricted low delay").
+
+    aiortc's encoder resamples every frame to 48 kHz stereo and encodes 96 kbit/s stereo; this one encodes
+    what the agent actually has (24 kHz mono speech) at 48 kbit/s in about 40 % of the CPU time (55–65 µs
+    per 20 ms frame against 135 µs), with 2.5 ms of codec delay. A mono stream is valid in a session that
+    signals opus/48000/2 (RFC 7587 §3.4: a decoder plays mono or stereo packets alike), and the RTP clock
+    stays at 48 kHz.
+    """
+
+    RATES = (8000, 12000, 16000, 24000, 48000)  # the input rates libopus takes
+
+    def __init__(self, rate: int, bitrate: int = 48000) -> None:
+        if rate not in self.RATES:
+            raise ValueError(f"Opus cannot take {rate} Hz input")
+        self.codec: Any = av.CodecContext.create("libopus", "w")
+        self.codec.bit_rate = bitrate
+        self.codec.format = "s16"
+        self.codec.layout = "mono"
+        self.codec.sample_rate = rate
+        self.codec.time_base = Fraction(1, rate)
+        self.codec.options = {"application": "lowdelay"}
+
+    def encode(self, frame: Any, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        return [bytes(p) for p in self.codec.encode(frame)], 0  # the track counts timestamps itself
+
+    def pack(self, packet: Any) -> tuple[list[bytes], int]:  # pragma: no cover - the track never asks
+        raise NotImplementedError
+
+
+def _encoder_for(codec: str | None, rate: int) -> tuple[Encoder, int] | None:
+    """The encoder for ``codec`` at the track's ``rate`` and its RTP clock rate."""
     if codec == "opus":
+        if rate in VoiceOpusEncoder.RATES:
+            return VoiceOpusEncoder(rate), 48000
         return OpusEncoder(), 48000
     if codec == "pcmu":
         return PcmuEncoder(), 8000
@@ -230,7 +295,7 @@ class InlineDecoder:
             return
         codec, encoded = task
         if self._decoder is None or codec.name != self._codec_name:
-            self._decoder = get_decoder(codec)
+            self._decoder = MonoOpusDecoder() if codec.name.lower() == "opus" else get_decoder(codec)
             self._codec_name = codec.name
         try:
             frames = self._decoder.decode(encoded)
@@ -243,6 +308,25 @@ class InlineDecoder:
             self._output.put_nowait(frame)
         self.frames_decoded += 1
 
+
+class MonoOpusDecoder(Decoder):
+    """Opus straight to mono s16 at 48 kHz: libopus folds the channels itself, about 40 % cheaper than
+    aiortc's stereo decode followed by a downmix (a browser's microphone is mono anyway)."""
+
+    def __init__(self) -> None:
+        self.codec: Any = av.CodecContext.create("libopus", "r")
+        self.codec.format = "s16"
+        self.codec.layout = "mono"
+        self.codec.sample_rate = 48000
+
+    def decode(self, encoded_frame: Any) -> list[Any]:
+        packet = av.Packet(encoded_frame.data)
+        packet.pts = encoded_frame.timestamp
+        packet.time_base = _OPUS_TIME_BASE
+        return list(self.codec.decode(packet))
+
+
+_OPUS_TIME_BASE = Fraction(1, 48000)
 
 #: The receiver's private attribute that holds its decoder queue (aiortc 1.9–1.16).
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
