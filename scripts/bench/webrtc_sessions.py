@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import subprocess
@@ -92,7 +93,23 @@ def serve(port: int, model: str, max_calls: int) -> None:
 
     tracks.OutboundAudioTrack.recv = timed_recv  # type: ignore[method-assign]
 
+    # garbage-collector pauses, which stall every call at once
+    gc_pauses: list[float] = []
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            gc_pauses.append((time.perf_counter() - gc_started[0]) * 1000)
+
+    gc.callbacks.append(on_gc)
+
     async def stats(request: web.Request) -> web.Response:
+        if request.query.get("reset"):  # cheap: a slow handler here would itself stall the calls' frames
+            gaps.clear()
+            gc_pauses.clear()
+            return web.json_response({"reset": True})
         arr = np.array(gaps) * 1000 if gaps else np.zeros(1)
         body = {
             "frames": len(gaps),
@@ -101,9 +118,9 @@ def serve(port: int, model: str, max_calls: int) -> None:
             "max_ms": float(arr.max()),
             "over_30ms": int((arr > 30).sum()),
             "calls": len(request.app[routes_calls.CALLS]),
+            "gc_runs": len(gc_pauses),
+            "gc_max_ms": max(gc_pauses, default=0.0),
         }
-        if request.query.get("reset"):
-            gaps.clear()
         return web.json_response(body)
 
     settings = Settings(host="127.0.0.1", port=port, ice_host_addresses=["127.0.0.1"], max_calls=max_calls)
@@ -119,6 +136,9 @@ def serve(port: int, model: str, max_calls: int) -> None:
         app[BASE_URL] = f"http://127.0.0.1:{port}"
         app[routes_calls.MODEL_FACTORY] = lambda app, *, caller, phone_quality=False: (ScriptedTalker(), None)
         routes_calls.setup_call_routes(app)
+        from voicebot.server.capacity import freeze_startup_heap
+
+        app.on_startup.append(freeze_startup_heap)  # as create_app does
     app.router.add_get("/bench/stats", stats)
     web.run_app(
         app, host="127.0.0.1", port=port, print=lambda *_: print("ready", flush=True), access_log=None
@@ -357,7 +377,7 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     idle_rss = None
     print(f"model={args.model}  server on core {SERVER_CORE}, callers on core {CALLER_CORE}", flush=True)
-    header = "    N  conn  srv CPU%  /call  cli CPU%  RSS MB  /call MB  gap mean  p99 ms  max ms  >30ms"
+    header = "    N  conn  srv CPU%  /call  cli CPU%  RSS MB  /call MB  gap mean  p99 ms  max ms  >30ms     gc  gc max"
     print(header, flush=True)
     for n in sizes:
         if time.monotonic() - started > args.max_total_s:
@@ -377,7 +397,8 @@ def main() -> None:
         print(
             f"{n:5d}  {r['connected']:4d}  {r['server_cpu_pct']:8.1f}  {r['cpu_per_call_pct']:5.2f}"
             f"  {r['client_cpu_pct']:8.1f}  {r['rss_mb']:6.0f}  {r['rss_per_call_mb']:8.2f}"
-            f"  {r['mean_ms']:8.2f}  {r['p99_ms']:6.2f}  {r['max_ms']:6.1f}  {r['over_30ms']:5d}",
+            f"  {r['mean_ms']:8.2f}  {r['p99_ms']:6.2f}  {r['max_ms']:6.1f}  {r['over_30ms']:5d}"
+            f"  {r.get('gc_runs', 0):5d}  {r.get('gc_max_ms', 0.0):6.1f}",
             flush=True,
         )
     ok = [r["n"] for r in results if r["p99_ms"] < 25 and r["over_30ms"] == 0 and r["connected"] == r["n"]]

@@ -15,7 +15,13 @@ from aiohttp import web
 
 from voicebot import __version__
 from voicebot.config import Settings, Upstream
-from voicebot.server.capacity import CALL_SLOTS, CallSlots, LoopLagMonitor, monitor_lifetime
+from voicebot.server.capacity import (
+    CALL_SLOTS,
+    CallSlots,
+    LoopLagMonitor,
+    freeze_startup_heap,
+    monitor_lifetime,
+)
 
 log = logging.getLogger("voicebot.server")
 
@@ -84,4 +90,5 @@ def create_app(settings: Settings | None = None) -> web.Application:
         from voicebot.local.app import create_engine_app
 
         app.add_subapp("/v1", create_engine_app(settings))
+    app.on_startup.append(freeze_startup_heap)  # after every other startup step (the engine's models too)
     return app

@@ -9,6 +9,7 @@ Retry-After instead of pushing every call in progress further behind.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections import deque
@@ -99,3 +100,15 @@ async def monitor_lifetime(app: web.Application) -> AsyncIterator[None]:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+async def freeze_startup_heap(app: object) -> None:
+    """Runs last at startup: collect once, then move every object alive now (modules, models, the app)
+    into the collector's permanent generation.
+
+    A full collection otherwise walks all of them: with 30 calls running, that was a 49 ms pause every few
+    seconds, felt by every call at once as a late frame. What calls allocate later is still collected.
+    """
+    gc.collect()
+    gc.freeze()
+    log.debug("startup heap frozen: %d objects kept out of collections", gc.get_freeze_count())
