@@ -132,6 +132,9 @@ async def serve(mode: str, sip_port: int, engine_url: str | None, stats_path: Pa
     setup_sip(app)
     runner = web.AppRunner(app)
     await runner.setup()
+    from voicebot.server.capacity import freeze_startup_heap
+
+    await freeze_startup_heap(app)  # as create_app does at startup
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
