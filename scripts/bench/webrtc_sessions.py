@@ -135,6 +135,13 @@ def serve(port: int, model: str, max_calls: int) -> None:
         app[SETTINGS] = settings
         app[BASE_URL] = f"http://127.0.0.1:{port}"
         app[routes_calls.MODEL_FACTORY] = lambda app, *, caller, phone_quality=False: (ScriptedTalker(), None)
+        # the same admission control as create_app: the cap, and load shedding when the loop runs late
+        from voicebot.server.capacity import CALL_SLOTS, CallSlots, LoopLagMonitor, monitor_lifetime
+
+        app[CALL_SLOTS] = CallSlots(
+            settings.max_calls, monitor=LoopLagMonitor(), max_lag_ms=settings.shed_load_lag_ms
+        )
+        app.cleanup_ctx.append(monitor_lifetime)
         routes_calls.setup_call_routes(app)
         from voicebot.server.capacity import freeze_startup_heap
 
@@ -205,10 +212,27 @@ class ScriptedTalker:
 
 # the callers ---------------------------------------------------------------------------------------------
 def make_mic(rate: int = 48000) -> Any:
+    """The callers' microphone: 1 s of speech-like sound in every 4 s, Opus-encoded once up front and replayed
+    as packets, so that 40+ callers fit on one core (the callers are the load generator, not the subject)."""
     import av
+    from aiortc.codecs.opus import OpusEncoder
     from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-    speech = speechlike(1.0, rate, seed=3)
+    n = rate // 50
+    cycle = np.zeros(4 * rate, dtype=np.int16)
+    cycle[:rate] = speechlike(1.0, rate, seed=3)
+    encoder = OpusEncoder()
+    payloads: list[bytes] = []
+    for i in range(2 * cycle.shape[0] // n):  # two cycles: the second is past the encoder's start-up
+        frame = av.AudioFrame.from_ndarray(
+            cycle[(i * n) % cycle.shape[0] :][:n].reshape(1, -1), layout="mono"
+        )
+        frame.sample_rate = rate
+        frame.pts = i * n
+        frame.time_base = Fraction(1, rate)
+        payloads += encoder.encode(frame)[0]
+    packets = payloads[-(cycle.shape[0] // n) :]
+    time_base = Fraction(1, 48000)
 
     class Mic(MediaStreamTrack):
         kind = "audio"
@@ -216,26 +240,22 @@ def make_mic(rate: int = 48000) -> Any:
         def __init__(self, offset_s: float) -> None:
             super().__init__()
             self._start: float | None = None
-            self._pts = int(offset_s * rate)  # callers do not all speak at once
-            self._pts0 = self._pts
+            self._index = int(offset_s * 50)  # callers do not all speak at once
+            self._sent = 0
 
         async def recv(self) -> Any:
             if self.readyState != "live":
                 raise MediaStreamError
-            n = rate // 50
             now = time.monotonic()
             if self._start is None:
                 self._start = now
             else:
-                await asyncio.sleep(max(0.0, self._start + (self._pts - self._pts0) / rate - now))
-            pos = self._pts % (4 * rate)
-            out = speech[pos : pos + n] if pos + n <= speech.shape[0] else np.zeros(n, dtype=np.int16)
-            frame = av.AudioFrame.from_ndarray(out.reshape(1, -1), format="s16", layout="mono")
-            frame.sample_rate = rate
-            frame.pts = self._pts
-            frame.time_base = Fraction(1, rate)
-            self._pts += n
-            return frame
+                await asyncio.sleep(max(0.0, self._start + self._sent * 0.02 - now))
+            packet = av.Packet(packets[(self._index + self._sent) % len(packets)])
+            packet.pts = self._sent * 960
+            packet.time_base = time_base
+            self._sent += 1
+            return packet
 
     return Mic
 
@@ -245,10 +265,13 @@ async def run_callers(base: str, n: int, warmup_s: float, seconds: float) -> dic
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
     from aiortc.mediastreams import MediaStreamError
 
+    from voicebot.webrtc.tracks import decode_inline
+
     mic_cls = make_mic()
     pcs: list[Any] = []
     consumers: list[asyncio.Task[None]] = []
     received = [0]
+    refused = [0]
 
     async def consume(track: Any) -> None:
         with contextlib.suppress(MediaStreamError):
@@ -261,13 +284,20 @@ async def run_callers(base: str, n: int, warmup_s: float, seconds: float) -> dic
         for i in range(n):
             pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
             pcs.append(pc)
-            pc.addTransceiver(mic_cls(offset_s=(i * 0.37) % 4), direction="sendrecv")
+            transceiver = pc.addTransceiver(mic_cls(offset_s=(i * 0.37) % 4), direction="sendrecv")
+            decode_inline(transceiver.receiver)  # the callers decode on their loop too
             pc.createDataChannel("events")
             pc.on("track", lambda t: consumers.append(asyncio.get_running_loop().create_task(consume(t))))
             await pc.setLocalDescription(await pc.createOffer())
             body = {"sdp": pc.localDescription.sdp, "type": "offer"}
             async with http.post(f"{base}/api/calls", json=body) as r:
                 answer = await r.json()
+                if r.status == 503:  # shed: the server is saturated and says so
+                    refused[0] += 1
+                    await pc.close()
+                    pcs.remove(pc)
+                    await asyncio.sleep(0.2)
+                    continue
                 if r.status != 201:
                     raise RuntimeError(f"call {i}: {r.status} {answer}")
             await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
@@ -292,6 +322,7 @@ async def run_callers(base: str, n: int, warmup_s: float, seconds: float) -> dic
     stats.update(
         n=n,
         connected=connected,
+        refused=refused[0],
         setup_s=round(setup_s, 2),
         server_cpu_pct=round(100 * (cpu1 - cpu0) / (wall1 - wall0), 1),
         client_cpu_pct=round(100 * (client1 - client0) / (wall1 - wall0), 1),
@@ -377,7 +408,7 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     idle_rss = None
     print(f"model={args.model}  server on core {SERVER_CORE}, callers on core {CALLER_CORE}", flush=True)
-    header = "    N  conn  srv CPU%  /call  cli CPU%  RSS MB  /call MB  gap mean  p99 ms  max ms  >30ms     gc  gc max"
+    header = "    N  conn  shed  srv CPU%  /call  cli CPU%  RSS MB  /call MB  gap mean  p99 ms  max ms  >30ms     gc  gc max"
     print(header, flush=True)
     for n in sizes:
         if time.monotonic() - started > args.max_total_s:
@@ -391,11 +422,12 @@ def main() -> None:
             r = asyncio.run(run_callers(f"http://127.0.0.1:{args.port}", n, args.warmup, args.seconds))
         finally:
             stop_server(proc)
-        r["cpu_per_call_pct"] = round(r["server_cpu_pct"] / n, 2)
-        r["rss_per_call_mb"] = round((r["rss_mb"] - idle_rss) / n, 2)
+        held = max(1, r["connected"])
+        r["cpu_per_call_pct"] = round(r["server_cpu_pct"] / held, 2)
+        r["rss_per_call_mb"] = round((r["rss_mb"] - idle_rss) / held, 2)
         results.append(r)
         print(
-            f"{n:5d}  {r['connected']:4d}  {r['server_cpu_pct']:8.1f}  {r['cpu_per_call_pct']:5.2f}"
+            f"{n:5d}  {r['connected']:4d}  {r['refused']:4d}  {r['server_cpu_pct']:8.1f}  {r['cpu_per_call_pct']:5.2f}"
             f"  {r['client_cpu_pct']:8.1f}  {r['rss_mb']:6.0f}  {r['rss_per_call_mb']:8.2f}"
             f"  {r['mean_ms']:8.2f}  {r['p99_ms']:6.2f}  {r['max_ms']:6.1f}  {r['over_30ms']:5d}"
             f"  {r.get('gc_runs', 0):5d}  {r.get('gc_max_ms', 0.0):6.1f}",
