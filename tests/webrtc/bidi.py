@@ -158,13 +158,18 @@ async def firefox_bidi(profile: Path, pulse_server: str) -> AsyncIterator[Bidi]:
                     await asyncio.wait_for(bidi.call("session.end"), 5)
         drain.cancel()
     finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 15)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await stop_process(proc, 15)
+
+
+async def stop_process(proc: asyncio.subprocess.Process, timeout_s: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout_s``."""
+    if proc.returncode is None:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), timeout_s)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
 
 
 def _write_profile(profile: Path) -> None:
@@ -199,10 +204,4 @@ async def null_audio_server(directory: Path) -> AsyncIterator[str]:
             await asyncio.sleep(0.05)
         yield f"unix:{socket_path}"
     finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await stop_process(proc, 10)

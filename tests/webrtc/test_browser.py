@@ -24,6 +24,8 @@ import numpy as np
 import pytest
 from aiohttp import ClientSession
 
+from tests.webrtc.bidi import stop_process
+
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
 PHRASE = "What time is it right now?"  # one sentence: the engine's VAD must not split it into two turns
@@ -117,13 +119,7 @@ async def voicebot_serve(log_path: Path) -> AsyncIterator[str]:
             assert m, f"voicebot serve did not start: {line!r}\n{tail(log_path)}"
             yield m.group(1).decode()
         finally:
-            if proc.returncode is None:
-                proc.terminate()
-                try:
-                    await asyncio.wait_for(proc.wait(), 20)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
+            await stop_process(proc, 20)
 
 
 async def wait_no_calls(base: str, timeout: float) -> list[Any]:
