@@ -120,6 +120,7 @@ def serve(port: int, model: str, max_calls: int) -> None:
             "calls": len(request.app[routes_calls.CALLS]),
             "gc_runs": len(gc_pauses),
             "gc_max_ms": max(gc_pauses, default=0.0),
+            "gc_tracked": len(gc.get_objects()),  # what a full collection walks (the frozen heap is not)
         }
         return web.json_response(body)
 
