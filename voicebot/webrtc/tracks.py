@@ -6,10 +6,14 @@ time with ``recv()``; the track sleeps until the frame's slot on an absolute mon
 empty, sends silence. Frames are taken at send time, never earlier, so a barge-in ``clear()`` stops the agent
 within one frame, and the queue's accounting (``played_ms``) counts only what was really sent.
 
-Inbound: aiortc decodes Opus into packed stereo s16 frames at 48 kHz (G.711 into mono at 8 kHz).
-``InboundConverter`` turns any of them into mono ``PcmChunk``s at one fixed rate, with one stateful resampler
-per call when the codec's rate differs. ``decode_inline`` makes aiortc's receiver decode on the loop thread
-instead of in its per-call decoder thread.
+Inbound: ``decode_inline`` makes aiortc's receiver decode on the loop thread instead of in its per-call
+decoder thread, Opus straight to mono s16 at 48 kHz (``MonoOpusDecoder``; G.711 gives mono at 8 kHz).
+``InboundConverter`` turns any decoded frame (aiortc's own stereo Opus frames too) into mono ``PcmChunk``s at
+one fixed rate, with one stateful resampler per call when the codec's rate differs.
+
+Outbound encoding: ``encode_inline`` encodes on the loop thread (``VoiceOpusEncoder`` for Opus, aiortc's
+G.711 encoders) and hands aiortc finished packets; while the agent is quiet the encoder's settled silence
+packet is resent without encoding.
 """
 
 from __future__ import annotations
@@ -178,10 +182,10 @@ class VoiceOpusEncoder(Encoder):
     """Opus for the agent's voice: mono, fed at the track's own rate, CELT only ("restricted low delay").
 
     aiortc's encoder resamples every frame to 48 kHz stereo and encodes 96 kbit/s stereo; this one encodes
-    what the agent actually has (24 kHz mono speech) at 48 kbit/s, at complexity 5 of 10, in 40 % of the CPU
-    time (about 54 µs per 20 ms frame against 135 µs; 66 µs at complexity 10), with 2.5 ms of codec delay. A mono stream is valid in a session that
-    signals opus/48000/2 (RFC 7587 §3.4: a decoder plays mono or stereo packets alike), and the RTP clock
-    stays at 48 kHz.
+    what the agent actually has (24 kHz mono speech) at 48 kbit/s, at complexity 5 of 10, in 40 % of the
+    CPU time (about 54 µs per 20 ms frame against 135 µs; 66 µs at complexity 10), with 2.5 ms of codec
+    delay. A mono stream is valid in a session that signals opus/48000/2 (RFC 7587 §3.4: a decoder plays
+    mono or stereo packets alike), and the RTP clock stays at 48 kHz.
     """
 
     RATES = (8000, 12000, 16000, 24000, 48000)  # the input rates libopus takes
