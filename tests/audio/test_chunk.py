@@ -130,3 +130,36 @@ def test_frame_splitter_preserves_every_sample_in_exact_frames(sizes: list[int],
     out += fs.flush(pad=False)
     joined = np.concatenate([f.samples for f in out]) if out else np.zeros(0, dtype=np.int16)
     assert np.array_equal(joined, data)
+
+
+def test_g711_bytes_must_match_the_samples() -> None:
+    with pytest.raises(ValueError, match=r"G\.711 bytes"):
+        PcmChunk(np.zeros(160, dtype=np.int16), 8000, ("pcmu", b"\xff" * 159))
+
+
+def test_frame_splitter_carries_g711_bytes_only_while_every_sample_has_them() -> None:
+    from voicebot.audio.g711 import alaw_to_chunk, chunk_to_alaw, ulaw_to_chunk
+
+    s = FrameSplitter(8000)
+    a = s.push(ulaw_to_chunk(bytes([0x7F]) * 100))
+    b = s.push(ulaw_to_chunk(bytes([0x01]) * 100))
+    assert a == [] and len(b) == 1 and b[0].g711 == ("pcmu", bytes([0x7F]) * 100 + bytes([0x01]) * 60)
+    c = s.push(alaw_to_chunk(bytes([0x55]) * 200))  # another law: the pending 40 samples lose their bytes
+    assert len(c) == 1 and c[0].g711 is None
+    tail = s.flush(pad=True)  # 80 A-law samples pending, and they started fresh after the mixed frame
+    assert tail[0].g711 is None
+    s.push(alaw_to_chunk(bytes([0x55]) * 10))
+    padded = s.flush(pad=True)[0]
+    assert padded.g711 == ("pcma", bytes([0x55]) * 10 + bytes([0xD5]) * 150)
+    assert chunk_to_alaw(padded) == padded.g711[1]
+    s.push(PcmChunk(np.ones(50, dtype=np.int16), 8000))  # plain PCM never has bytes
+    assert s.flush()[0].g711 is None
+
+
+def test_g711_silence_codes_encode_zero() -> None:
+    from voicebot.audio.chunk import G711_SILENCE
+    from voicebot.audio.g711 import alaw_encode, ulaw_encode
+
+    zero = np.zeros(1, dtype=np.int16)
+    assert ulaw_encode(zero) == bytes([G711_SILENCE["pcmu"]])
+    assert alaw_encode(zero) == bytes([G711_SILENCE["pcma"]])

@@ -2,12 +2,18 @@
 
 A chunk is mono int16 samples plus the sample rate they were taken at. Everything else (Opus, G.711,
 base64 PCM16 on the Realtime wire) is converted to or from a chunk at the edge that speaks it.
+
+A chunk decoded from G.711 also keeps the bytes it came from (``g711``), and ``FrameSplitter`` cuts them
+along with the samples; an edge that speaks the same law (the RTP sender, the Realtime ``audio/pcmu`` or
+``audio/pcma`` wire) then forwards those bytes unchanged instead of encoding the samples again. Any other
+transformation (resampling, concatenation, mixing) makes a chunk without them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +22,9 @@ Int16Array = npt.NDArray[np.int16]
 
 FRAME_MS = 20
 
+G711Law = Literal["pcmu", "pcma"]
+G711_SILENCE: dict[str, int] = {"pcmu": 0xFF, "pcma": 0xD5}  # the code of the sample value 0
+
 
 @dataclass(frozen=True, slots=True)
 class PcmChunk:
@@ -23,6 +32,8 @@ class PcmChunk:
 
     samples: Int16Array
     rate: int
+    g711: tuple[G711Law, bytes] | None = field(default=None, compare=False, repr=False)
+    """The G.711 payload (law, one byte per sample) these samples were decoded from, if any."""
 
     def __post_init__(self) -> None:
         if self.rate <= 0:
@@ -31,6 +42,8 @@ class PcmChunk:
             raise ValueError(
                 f"PcmChunk needs a 1-D int16 array, got {self.samples.dtype} with shape {self.samples.shape}"
             )
+        if self.g711 is not None and len(self.g711[1]) != self.samples.shape[0]:
+            raise ValueError(f"{len(self.g711[1])} G.711 bytes for {self.samples.shape[0]} samples")
 
     # construction -------------------------------------------------------------------------------
     @classmethod
@@ -106,26 +119,51 @@ class FrameSplitter:
         if self.frame_samples <= 0:
             raise ValueError(f"frame of {ms} ms at {rate} Hz has no samples")
         self._pending = np.zeros(0, dtype=np.int16)
+        self._law: G711Law | None = None  # the G.711 bytes of the pending samples travel along (or None)
+        self._pending_g711 = b""
 
     def push(self, chunk: PcmChunk) -> list[PcmChunk]:
         if chunk.rate != self.rate:
             raise ValueError(f"FrameSplitter at {self.rate} Hz got a chunk at {chunk.rate} Hz")
+        self._carry_g711(chunk)
         buf = np.concatenate([self._pending, chunk.samples]) if self._pending.size else chunk.samples
         n = self.frame_samples
         whole = buf.shape[0] // n
-        out = [PcmChunk(buf[i * n : (i + 1) * n].copy(), self.rate) for i in range(whole)]
+        law, coded = self._law, self._pending_g711
+        out = [
+            PcmChunk(
+                buf[i * n : (i + 1) * n].copy(),
+                self.rate,
+                None if law is None else (law, coded[i * n : (i + 1) * n]),
+            )
+            for i in range(whole)
+        ]
         self._pending = buf[whole * n :].copy()
+        self._pending_g711 = coded[whole * n :]
         return out
+
+    def _carry_g711(self, chunk: PcmChunk) -> None:
+        """Keep the G.711 bytes alongside while every pending sample has them in one law."""
+        g711 = chunk.g711
+        if not self._pending.size:
+            self._law, self._pending_g711 = g711 if g711 is not None else (None, b"")
+        elif g711 is not None and g711[0] == self._law:
+            self._pending_g711 += g711[1]
+        else:
+            self._law, self._pending_g711 = None, b""
 
     def flush(self, pad: bool = True) -> list[PcmChunk]:
         """The remainder as one last frame (zero-padded to a whole frame when ``pad``)."""
         if not self._pending.size:
             return []
-        tail = self._pending
+        tail, law, coded = self._pending, self._law, self._pending_g711
         if pad:
-            tail = np.concatenate([tail, np.zeros(self.frame_samples - tail.shape[0], dtype=np.int16)])
+            missing = self.frame_samples - tail.shape[0]
+            tail = np.concatenate([tail, np.zeros(missing, dtype=np.int16)])
+            coded += bytes([G711_SILENCE[law]]) * missing if law is not None else b""
         self._pending = np.zeros(0, dtype=np.int16)
-        return [PcmChunk(tail, self.rate)]
+        self._law, self._pending_g711 = None, b""
+        return [PcmChunk(tail, self.rate, None if law is None else (law, coded))]
 
     @property
     def pending_samples(self) -> int:

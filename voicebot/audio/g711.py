@@ -109,18 +109,28 @@ def alaw_decode(data: bytes | bytearray | memoryview) -> npt.NDArray[np.int16]:
 
 
 def chunk_to_ulaw(chunk: PcmChunk) -> bytes:
-    """Encode a chunk (callers resample to 8 kHz first; the rate is not checked)."""
+    """Encode a chunk (callers resample to 8 kHz first; the rate is not checked). A chunk decoded from
+    µ-law gives back the bytes it was decoded from."""
+    g711 = chunk.g711
+    if g711 is not None and g711[0] == "pcmu":
+        return g711[1]
     return ulaw_encode(chunk.samples)
 
 
 def ulaw_to_chunk(data: bytes | bytearray | memoryview, rate: int = G711_RATE) -> PcmChunk:
-    return PcmChunk(ulaw_decode(data), rate)
+    """Decode µ-law; the chunk keeps the bytes so a µ-law edge can forward them unchanged."""
+    return PcmChunk(ulaw_decode(data), rate, ("pcmu", bytes(data)))
 
 
 def chunk_to_alaw(chunk: PcmChunk) -> bytes:
-    """Encode a chunk (callers resample to 8 kHz first; the rate is not checked)."""
+    """Encode a chunk (callers resample to 8 kHz first; the rate is not checked). A chunk decoded from
+    A-law gives back the bytes it was decoded from."""
+    g711 = chunk.g711
+    if g711 is not None and g711[0] == "pcma":
+        return g711[1]
     return alaw_encode(chunk.samples)
 
 
 def alaw_to_chunk(data: bytes | bytearray | memoryview, rate: int = G711_RATE) -> PcmChunk:
-    return PcmChunk(alaw_decode(data), rate)
+    """Decode A-law; the chunk keeps the bytes so an A-law edge can forward them unchanged."""
+    return PcmChunk(alaw_decode(data), rate, ("pcma", bytes(data)))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from voicebot.audio.chunk import PcmChunk
-from voicebot.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from voicebot.audio.g711 import alaw_to_chunk, chunk_to_alaw, chunk_to_ulaw, ulaw_to_chunk
 from voicebot.errors import LocalError, ProtocolError
 
 AudioFormat = Literal["audio/pcm", "audio/pcmu", "audio/pcma"]
@@ -85,6 +85,7 @@ class SessionConfig:
     speed: float | None = None
     max_output_tokens: int | Literal["inf"] | None = None
     max_buffered_audio_ms: int = 2000  # input audio held while the session is not ready (oldest dropped)
+    input_audio_batch_ms: int = 0  # caller audio per input_audio_buffer.append (0: one message per chunk)
 
     def __post_init__(self) -> None:
         for fmt in (self.input_format, self.output_format):
@@ -92,6 +93,8 @@ class SessionConfig:
                 raise LocalError(f"unknown audio format {fmt!r}; use one of {', '.join(AUDIO_FORMATS)}")
         if self.max_buffered_audio_ms < 0:
             raise LocalError("max_buffered_audio_ms must not be negative")
+        if not 0 <= self.input_audio_batch_ms <= 1000:
+            raise LocalError("input_audio_batch_ms must be between 0 and 1000")
 
     @property
     def input_rate(self) -> int:
@@ -203,8 +206,8 @@ def encode_audio(chunk: PcmChunk, fmt: AudioFormat) -> bytes:
     if fmt == "audio/pcm":
         return chunk.to_bytes()
     if fmt == "audio/pcmu":
-        return ulaw_encode(chunk.samples)
-    return alaw_encode(chunk.samples)
+        return chunk_to_ulaw(chunk)  # the caller's own bytes when the chunk came from µ-law
+    return chunk_to_alaw(chunk)
 
 
 def decode_audio(data: bytes, fmt: AudioFormat) -> PcmChunk:
@@ -212,8 +215,8 @@ def decode_audio(data: bytes, fmt: AudioFormat) -> PcmChunk:
     if fmt == "audio/pcm":
         return PcmChunk.from_bytes(data, PCM_RATE)
     if fmt == "audio/pcmu":
-        return PcmChunk(ulaw_decode(data), G711_RATE)
-    return PcmChunk(alaw_decode(data), G711_RATE)
+        return ulaw_to_chunk(data)
+    return alaw_to_chunk(data)
 
 
 def b64encode(data: bytes) -> str:
