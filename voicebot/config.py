@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     session_rollover_s: float = Field(
         55 * 60, gt=0, description="Open a fresh upstream session after this long (cap is 60 min)."
     )
+    realtime_input_batch_ms: int = Field(
+        60,
+        ge=0,
+        le=1000,
+        description="Caller audio per Realtime input_audio_buffer.append message, in ms (phone calls also "
+        "hand the caller's audio to the call in chunks of this size). Larger batches cost less CPU per call "
+        "and delay the model hearing the caller by at most this much; 0 sends every 20 ms frame on its own.",
+    )
 
     # local engine
     local_token: SecretStr | None = Field(

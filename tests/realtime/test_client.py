@@ -8,6 +8,7 @@ the session validates against ``RealtimeClientEvent`` (no unknown fields).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import time
@@ -407,3 +408,39 @@ async def test_api_key_header_option_is_sent(fake: Any) -> None:
     await session.close()
     assert server.connections[0].headers["api-key"] == "sk-test"
     assert "Authorization" not in server.connections[0].headers
+
+
+async def test_input_batches_whole_and_a_partial_batch_leaves_when_audio_stops(fake: Any) -> None:
+    ready = asyncio.Event()
+
+    async def script(conn: Conn) -> None:
+        await handshake(conn, "sess_N9aA2bB3cC4dD5eE6fF7g")
+        ready.set()
+        await conn.closed.wait()
+
+    server, url = await fake([script])
+    options = ConnectOptions(url, "sk-test", proxy=None)
+    session = RealtimeModelSession(options, SessionConfig(input_audio_batch_ms=60), reconnect_backoff_s=0.01)
+    await session.start()
+    async with asyncio.timeout(STEP):
+        await ready.wait()
+        while not session.core._ready:  # session.updated reached the core
+            await asyncio.sleep(0.005)
+    conn = server.connections[0]
+    chunks = [tone(480, value) for value in (1, 2, 3, 4)]
+    for chunk in chunks[:3]:
+        await session.send_audio(chunk)
+    async with asyncio.timeout(STEP):
+        await conn.wait_for("input_audio_buffer.append")
+    first = conn.of_type("input_audio_buffer.append")
+    assert [len(base64.b64decode(f["audio"])) for f in first] == [3 * 960]  # one message, 60 ms
+
+    started = time.monotonic()
+    await session.send_audio(chunks[3])  # then the caller goes quiet: the timer sends the rest
+    async with asyncio.timeout(STEP):
+        await conn.wait_for("input_audio_buffer.append", 2)
+    waited = time.monotonic() - started
+    last = conn.of_type("input_audio_buffer.append")[1]
+    assert base64.b64decode(last["audio"]) == chunks[3].to_bytes()
+    assert waited < 1.0, f"the partial batch waited {waited:.3f} s"
+    await session.close()

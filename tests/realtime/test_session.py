@@ -479,3 +479,86 @@ def test_say_asks_for_exact_words_without_tools_and_waits_for_the_active_respons
     assert frame["type"] == "response.create"
     assert frame["response"]["tool_choice"] == "none"
     assert frame["response"]["instructions"].endswith('"One moment, \\"please\\"."')
+
+
+# input batching and G.711 passthrough --------------------------------------------------------------------
+
+
+def test_batched_input_goes_out_once_the_batch_is_whole() -> None:
+    core = ready_core(input_audio_batch_ms=60)
+    chunks = [tone(480, value) for value in (1, 2, 3, 4)]  # 20 ms each at 24 kHz
+    core.append_audio(chunks[0])
+    core.append_audio(chunks[1])
+    assert sent(core) == [] and core.batched_input_samples == 960
+    core.append_audio(chunks[2])
+    frames = sent(core)
+    assert [f["type"] for f in frames] == ["input_audio_buffer.append"]
+    assert base64.b64decode(frames[0]["audio"]) == b"".join(c.to_bytes() for c in chunks[:3])
+    core.append_audio(chunks[3])
+    core.flush_input_audio()  # what the adapter's timer does when audio stops mid-batch
+    assert base64.b64decode(sent(core)[0]["audio"]) == chunks[3].to_bytes()
+    assert core.input_batches_sent == 2 and core.batched_input_samples == 0
+
+
+def test_any_other_command_sends_the_batched_audio_first() -> None:
+    core = ready_core(input_audio_batch_ms=100, turn_detection=None)
+    core.append_audio(tone(480, 7))
+    core.send_text("hello", respond=False)
+    frames = sent(core)
+    assert [f["type"] for f in frames] == ["input_audio_buffer.append", "conversation.item.create"]
+
+
+def test_batched_audio_survives_a_dropped_connection() -> None:
+    core = ready_core(input_audio_batch_ms=100)
+    chunk = tone(480, 9)
+    core.append_audio(chunk)
+    core.connection_lost()
+    core.connection_opened()
+    assert all(f["type"] != "input_audio_buffer.append" for f in sent(core))  # not ready yet: held
+    feed(core, "session.updated", session={})
+    appends = [f for f in sent(core) if f["type"] == "input_audio_buffer.append"]
+    assert [base64.b64decode(f["audio"]) for f in appends] == [chunk.to_bytes()]
+
+
+def test_batch_setting_is_validated() -> None:
+    with pytest.raises(LocalError, match="input_audio_batch_ms"):
+        SessionConfig(input_audio_batch_ms=-1)
+
+
+def test_g711_from_the_phone_reaches_the_wire_byte_for_byte() -> None:
+    """µ-law has two codes for zero (0x7F and 0xFF): a decode and re-encode would turn 0x7F into 0xFF, the
+    passthrough keeps the caller's bytes exactly."""
+    from voicebot.audio.g711 import alaw_to_chunk, ulaw_to_chunk
+
+    payload = bytes([0x7F, 0xFF, 0x00, 0x80] * 40)
+    assert ulaw_encode(ulaw_to_chunk(payload).samples) != payload  # the lossy way would change it
+    core = ready_core(input_format="audio/pcmu", input_audio_batch_ms=0)
+    core.append_audio(ulaw_to_chunk(payload))
+    assert base64.b64decode(sent(core)[0]["audio"]) == payload
+    # a chunk of the other law is encoded from its samples
+    alaw = alaw_to_chunk(bytes([0xD5]) * 160)
+    core.append_audio(alaw)
+    assert base64.b64decode(sent(core)[0]["audio"]) == ulaw_encode(alaw.samples)
+
+
+def test_g711_from_the_model_keeps_its_bytes_through_framing() -> None:
+    from voicebot.audio.chunk import FrameSplitter
+    from voicebot.audio.g711 import chunk_to_ulaw
+
+    core = ready_core(output_format="audio/pcmu")
+    payload = bytes(range(256)) + bytes([0x7F]) * 94  # 350 bytes: two frames and a 30-byte tail
+    feed(
+        core,
+        "response.output_audio.delta",
+        response_id="r",
+        item_id="a",
+        output_index=0,
+        content_index=0,
+        delta=base64.b64encode(payload).decode(),
+    )
+    chunk = next(e for e in drain(core) if isinstance(e, AudioOut)).chunk
+    splitter = FrameSplitter(8000)
+    frames = splitter.push(chunk) + splitter.flush(pad=True)
+    assert [f.num_samples for f in frames] == [160, 160, 160]
+    sent_bytes = b"".join(chunk_to_ulaw(f) for f in frames)
+    assert sent_bytes == payload + b"\xff" * 130  # the pad is µ-law silence

@@ -69,6 +69,7 @@ class RealtimeModelSession:
         self.connections = 0  # connections opened so far (reconnects and rollovers included)
         self._queue: asyncio.Queue[ModelEvent | None] = asyncio.Queue()
         self._wakeup = asyncio.Event()  # the writer has frames to send
+        self._send_lock = asyncio.Lock()  # held while messages are taken from the core and sent
         self._changed = asyncio.Event()  # the core's state may have changed (for the rollover watcher)
         self._runner: asyncio.Task[None] | None = None
         self._ws: ClientConnection | None = None
@@ -77,13 +78,18 @@ class RealtimeModelSession:
         self._playout_until = 0.0
         self._closing = False
         self._finished = False
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._batch_wait_s = (self.core.config.input_audio_batch_ms + 20) / 1000
 
     @classmethod
     def from_settings(
         cls, settings: Settings, upstream: Upstream, config: SessionConfig | None = None
     ) -> RealtimeModelSession:
         cfg = config or SessionConfig(
-            model=settings.model, voice=settings.voice, instructions=settings.instructions
+            model=settings.model,
+            voice=settings.voice,
+            instructions=settings.instructions,
+            input_audio_batch_ms=settings.realtime_input_batch_ms,
         )
         return cls(
             ConnectOptions(upstream.websocket_base_url, upstream.api_key),
@@ -125,7 +131,41 @@ class RealtimeModelSession:
         self._runner = asyncio.create_task(self._run(), name="realtime-session")
 
     async def send_audio(self, chunk: PcmChunk) -> None:
-        self.core.append_audio(chunk)
+        core = self.core
+        core.append_audio(chunk)
+        if core.batched_input_samples and self._flush_timer is None:
+            self._flush_timer = asyncio.get_running_loop().call_later(
+                self._batch_wait_s, self._flush_due, core.input_batches_sent
+            )
+        if not core.has_output:  # the chunk joined a batch: nothing to send yet
+            return
+        ws = self._ws
+        if ws is None or core.has_events or self._send_lock.locked():
+            self._wake()  # the writer sends it (after what it is sending now)
+            return
+        try:  # the batch leaves from this task: no hop through the writer task per message
+            await self._send_all(ws)
+        except ConnectionClosed:
+            return  # the reader sees the close and reconnects; audio in flight is lost either way
+
+    async def _send_all(self, ws: ClientConnection) -> None:
+        """Send everything the core has produced, in order (one sender at a time)."""
+        async with self._send_lock:
+            for message in self.core.messages_to_send():
+                await ws.send(message)
+
+    def _flush_due(self, batches_then: int) -> None:
+        """The batch timer: audio stopped arriving mid-batch, so send what there is."""
+        self._flush_timer = None
+        core = self.core
+        if not core.batched_input_samples:
+            return
+        if core.input_batches_sent != batches_then:  # batches are still filling up: check again later
+            self._flush_timer = asyncio.get_running_loop().call_later(
+                self._batch_wait_s, self._flush_due, core.input_batches_sent
+            )
+            return
+        core.flush_input_audio()
         self._wake()
 
     async def events(self) -> AsyncIterator[ModelEvent]:
@@ -164,6 +204,9 @@ class RealtimeModelSession:
 
     async def close(self) -> None:
         self._closing = True
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
         runner, self._runner = self._runner, None
         if runner is not None:
             runner.cancel()
@@ -320,8 +363,7 @@ class RealtimeModelSession:
             while True:
                 await self._wakeup.wait()
                 self._wakeup.clear()
-                for message in self.core.messages_to_send():
-                    await ws.send(message)
+                await self._send_all(ws)
         except ConnectionClosed:
             return
 

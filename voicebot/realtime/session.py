@@ -9,6 +9,10 @@ Rules it keeps (see docs in the methods for details):
 
 * ``session.update`` in the GA shape is the first frame of every connection; input audio waits (bounded,
   oldest dropped) until its ``session.updated`` has arrived, so the first turn never runs on server defaults.
+* Input batching (``SessionConfig.input_audio_batch_ms``): caller audio goes out as one
+  ``input_audio_buffer.append`` per whole batch; any other frame sends the partial batch first (so a commit or
+  a text item never overtakes audio spoken before it), and the adapter's timer calls ``flush_input_audio``
+  when audio stops mid-batch. A batch not sent when the connection drops is held like early audio.
 * At most one ``response.create`` is in flight or active: further requests queue (identical ones collapse) and
   go out after ``response.done``.
 * Function calls: ``ToolCall`` is emitted as soon as a call's arguments are done. Outputs are held until the
@@ -99,6 +103,9 @@ class _Response:
     outputs_sent: bool = False
 
 
+_APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'
+
+
 def _s(data: dict[str, Any], key: str) -> str | None:
     value = data.get(key)
     return value if isinstance(value, str) else None
@@ -123,6 +130,9 @@ class RealtimeCore:
         self._update_event_id: str | None = None
         self._pending_audio: deque[tuple[bytes, int]] = deque()
         self._pending_samples = 0
+        self._batch: list[bytes] = []  # caller audio not sent yet (``input_audio_batch_ms``)
+        self._batch_samples = 0
+        self.input_batches_sent = 0  # batches flushed so far (the adapter's flush timer watches it)
         self._active: str | None = None
         self._inflight: deque[tuple[str, dict[str, Any]]] = deque()  # (event_id, response params)
         self._queue: list[dict[str, Any]] = []
@@ -166,6 +176,15 @@ class RealtimeCore:
         """JSON text frames to send, in order (the list is handed over and cleared)."""
         out, self._out = self._out, []
         return out
+
+    @property
+    def has_output(self) -> bool:
+        """Messages to send or events to read are waiting."""
+        return bool(self._out or self._events)
+
+    @property
+    def has_events(self) -> bool:
+        return bool(self._events)
 
     def next_event(self) -> ModelEvent | None:
         return self._events.popleft() if self._events else None
@@ -233,6 +252,10 @@ class RealtimeCore:
         self._connected = False
         self._ready = False
         self._out.clear()
+        if self._batch:  # not sent yet: it goes out on the next connection like other held audio
+            batch, self._batch = self._batch, []
+            self._hold_audio(b"".join(batch), self._batch_samples)
+            self._batch_samples = 0
         self._user_speaking = False
         self._awaiting_transcript.clear()
         self._muted.clear()
@@ -283,10 +306,32 @@ class RealtimeCore:
         if self.ended:
             return
         data = encode_audio(chunk, self.config.input_format)
+        samples = chunk.num_samples
         if not self._ready:
-            self._hold_audio(data, chunk.num_samples)
+            self._hold_audio(data, samples)
             return
-        self._send_audio(data)
+        limit = self.config.input_audio_batch_ms * self.config.input_rate // 1000
+        if not limit:
+            self._send_audio(data)
+            return
+        self._batch.append(data)
+        self._batch_samples += samples
+        if self._batch_samples >= limit:
+            self.flush_input_audio()
+
+    @property
+    def batched_input_samples(self) -> int:
+        """Caller audio appended but not sent yet (waiting for a whole ``input_audio_batch_ms``)."""
+        return self._batch_samples
+
+    def flush_input_audio(self) -> None:
+        """Send the batched caller audio now. Anything else the core sends flushes it first."""
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        self._batch_samples = 0
+        self.input_batches_sent += 1
+        self._send_audio(batch[0] if len(batch) == 1 else b"".join(batch))
 
     def _hold_audio(self, data: bytes, samples: int) -> None:
         self._pending_audio.append((data, samples))
@@ -298,9 +343,12 @@ class RealtimeCore:
             self.dropped_audio_ms += dropped * 1000 // self.config.input_rate
 
     def _send_audio(self, data: bytes) -> None:
+        if not self._connected:
+            return
         step = MAX_APPEND_BYTES - MAX_APPEND_BYTES % 2
         for start in range(0, len(data), step):
-            self._send({"type": "input_audio_buffer.append", "audio": b64encode(data[start : start + step])})
+            # what json.dumps would write (base64 needs no escaping), without its cost on the hot path
+            self._out.append(_APPEND_HEAD + b64encode(data[start : start + step]) + '"}')
 
     def create_response(self, **overrides: Any) -> None:
         """Ask for a response (per-response ``overrides`` such as ``instructions``); queued while another is
@@ -405,6 +453,8 @@ class RealtimeCore:
         return f"item_vb{self._generation:03d}{self._counter:011d}"
 
     def _send(self, event: dict[str, Any]) -> None:
+        if self._batch:
+            self.flush_input_audio()  # audio the caller spoke before this event goes first
         if self._connected:
             self._out.append(json.dumps(event, separators=(",", ":")))
 

@@ -51,6 +51,7 @@ def realtime_config(settings: Settings, runner: ToolRunner, audio_format: AudioF
         tools=tuple(pieces["tools"]),
         input_format=audio_format,
         output_format=audio_format,
+        input_audio_batch_ms=settings.realtime_input_batch_ms,
     )
 
 
