@@ -69,3 +69,46 @@ def test_builder_rejects_out_of_range_fields() -> None:
             RtpPacket(**args)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         RtpPacket(0, 0, 0, 0, extension=(1, b"abc"))
+
+
+def test_fast_lane_agrees_with_the_full_parser() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from voicebot.rtp.packet import build_plain, parse_plain
+
+    @settings(max_examples=400, deadline=None)
+    @given(
+        pt=st.integers(0, 127),
+        seq=st.integers(0, 65535),
+        ts=st.integers(0, 2**32 - 1),
+        ssrc=st.integers(0, 2**32 - 1),
+        payload=st.binary(max_size=400),
+        marker=st.booleans(),
+    )
+    def check(pt: int, seq: int, ts: int, ssrc: int, payload: bytes, marker: bool) -> None:
+        packet = RtpPacket(pt, seq, ts, ssrc, payload, marker)
+        data = packet.to_bytes()
+        assert build_plain(pt, seq, ts, ssrc, payload, marker) == data
+        fast = parse_plain(data)
+        if is_rtcp(data):
+            assert fast is None  # RFC 5761: the full path refuses it as RTCP
+        else:
+            assert fast == (pt, seq, ts, ssrc, payload)
+
+    check()
+
+
+def test_fast_lane_leaves_anything_unusual_to_the_full_parser() -> None:
+    from voicebot.rtp.packet import parse_plain
+
+    plain = RtpPacket(0, 1, 2, 3, b"\xff" * 160).to_bytes()
+    for data in (
+        RtpPacket(0, 1, 2, 3, b"x", csrcs=(9,)).to_bytes(),
+        RtpPacket(0, 1, 2, 3, b"x", padding=3).to_bytes(),
+        RtpPacket(0, 1, 2, 3, b"x", extension=(1, b"abcd")).to_bytes(),
+        bytes([0x40]) + plain[1:],  # version 1
+        plain[:11],
+        b"",
+    ):
+        assert parse_plain(data) is None

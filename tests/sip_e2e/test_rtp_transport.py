@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -160,3 +161,55 @@ async def test_media_from_the_signalling_address_latches_but_strangers_do_not() 
     stream.receive_datagram(packet, ("127.0.0.1", 4004), 0.0)
     assert stream.peer == ("127.0.0.1", 4002)
     assert stream.stats["foreign"] == 2 and stream.stats["latched"] == 1
+
+
+async def test_caller_audio_is_handed_over_in_chunks_and_keeps_its_bytes(rtp_peer: tuple[Peer, int]) -> None:
+    p, port = rtp_peer
+    clock = RtpClock()
+    clock.start()
+    s = RtpSession(RtpPortPool("127.0.0.1", 42000, 42999), clock, inbound_chunk_ms=60)
+    await s.open()
+    s.start(NegotiatedMedia("PCMU", 0, "127.0.0.1", port, dtmf_payload_type=101))
+    assert p.transport is not None
+    payloads = [bytes([0x7F, n]) * 80 for n in range(12)]  # 12 frames of 20 ms, 0x7F is µ-law's "-0"
+    chunks: list[PcmChunk] = []
+
+    async def read() -> None:
+        async for chunk in s.frames():
+            chunks.append(chunk)
+
+    reader = asyncio.create_task(read())
+    try:
+        for seq, payload in enumerate(payloads):
+            p.transport.sendto(RtpPacket(0, seq, seq * 160, 0x51, payload).to_bytes(), ("127.0.0.1", s.port))
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)
+    finally:
+        s.close()
+        await clock.close()
+        await asyncio.wait_for(reader, 1)
+    assert chunks and all(c.num_samples == 480 for c in chunks)
+    received = b"".join(c.g711[1] for c in chunks if c.g711 is not None)
+    assert len(received) == 480 * len(chunks), "every chunk carries the caller's µ-law bytes"
+    assert b"".join(payloads) in received, "the caller's bytes arrive unchanged and in order"
+
+
+async def test_a_flood_on_one_port_is_read_in_bounded_slices_and_the_call_goes_on(
+    rtp_peer: tuple[Peer, int],
+) -> None:
+    p, port = rtp_peer
+    s, clock = await session(port)
+    flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        flood.bind(("127.0.0.1", 0))
+        junk = b"\x00" * 40
+        for _ in range(3000):  # far more than one tick may read
+            flood.sendto(junk, ("127.0.0.1", s.port))
+        await asyncio.sleep(0.5)
+    finally:
+        flood.close()
+        s.close()
+        await clock.close()
+    assert s.stats["read_limit"] >= 1, "a tick stopped reading at its limit"
+    assert s.stats["stream_junk"] + s.stats["stream_foreign"] >= 50
+    assert 20 <= len(p.got) <= 30, "the call kept sending its 20 ms frames meanwhile"

@@ -10,15 +10,14 @@ Payloads of any length (for example 30 ms PCMA) are re-cut into ``frame_bytes`` 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from voicebot.rtp.packet import RtpPacket
 
 RESYNC_DISTANCE = 1000  # packets: further than this behind or ahead means the sender restarted
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(NamedTuple):  # a tuple: one is made per call every 20 ms
     payload: bytes
     silence: bool  # True when the buffer had nothing for this tick (gap or underrun)
 
@@ -55,7 +54,11 @@ class JitterBuffer:
 
     def push(self, packet: RtpPacket) -> bool:
         """Store one packet; False when it was late, a duplicate or pushed out of the window."""
-        ext = self._extend(packet.sequence)
+        return self.push_payload(packet.sequence, packet.payload)
+
+    def push_payload(self, sequence: int, payload: bytes) -> bool:
+        """``push`` for a packet already taken apart (the receive path's fast lane)."""
+        ext = self._extend(sequence)
         if self._next is not None and ext < self._next:
             if self._next - ext > RESYNC_DISTANCE:
                 self._resync(ext)
@@ -67,10 +70,12 @@ class JitterBuffer:
         if ext in self._packets:
             self.stats["duplicate"] += 1
             return False
-        self._packets[ext] = packet.payload
-        self._highest = ext if self._highest is None else max(self._highest, ext)
+        self._packets[ext] = payload
+        if self._highest is None or ext > self._highest:
+            self._highest = ext
         self.stats["received"] += 1
-        self._bound()
+        if len(self._packets) > self.max_packets:
+            self._bound()
         return True
 
     def _resync(self, ext: int) -> None:
@@ -104,6 +109,8 @@ class JitterBuffer:
                 self.stats["underrun"] += 1
             return self._fill()
         self._next += 1
+        if not self._pending and len(payload) == self.frame_bytes:
+            return Frame(payload, False)  # the usual case: one packet is one frame
         self._pending += payload
         if len(self._pending) >= self.frame_bytes:
             return self._take(False)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from voicebot.errors import ProtocolError
 
 _HEADER = struct.Struct("!BBHII")
+_SEQ_TS_SSRC = struct.Struct("!HII")
 MAX_PACKET = 65535
 
 
@@ -102,3 +103,20 @@ class RtpPacket:
 def is_rtcp(data: bytes) -> bool:
     """RFC 5761 §4: RTCP packet types 192–223 sit where RTP's marker + payload type would be."""
     return len(data) >= 2 and data[0] >> 6 == 2 and 192 <= data[1] <= 223
+
+
+def parse_plain(data: bytes) -> tuple[int, int, int, int, bytes] | None:
+    """(payload type, sequence, timestamp, SSRC, payload) of a plain RTP packet: version 2 with no padding,
+    extension or CSRCs, as nearly every phone sends. None for anything else, which ``RtpPacket.parse``
+    handles (or refuses). This skips building an ``RtpPacket`` on the per-packet path."""
+    if data[:1] != b"\x80" or not 12 <= len(data) <= MAX_PACKET or 192 <= data[1] <= 223:
+        return None
+    seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
+    return data[1] & 0x7F, seq, ts, ssrc, data[12:]
+
+
+def build_plain(
+    payload_type: int, sequence: int, timestamp: int, ssrc: int, payload: bytes, marker: bool
+) -> bytes:
+    """The bytes of a plain RTP packet (no padding, extension or CSRCs); the fields must be in range."""
+    return _HEADER.pack(0x80, payload_type | (0x80 if marker else 0), sequence, timestamp, ssrc) + payload

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from voicebot.rtp.dtmf import DtmfDigit, DtmfPacket, DtmfReceiver, encode_digit
 from voicebot.rtp.jitter import Frame, JitterBuffer
-from voicebot.rtp.packet import RtpError, RtpPacket, is_rtcp
+from voicebot.rtp.packet import RtpError, RtpPacket, build_plain, is_rtcp, parse_plain
 
 Addr = tuple[str, int]
 Datagram = tuple[bytes, Addr]
@@ -58,6 +58,9 @@ class RtpStream:
             frame_bytes, self._silence_byte, config.jitter_prefetch, config.jitter_max_packets
         )
         self._dtmf_rx = DtmfReceiver(config.clock_rate)
+        self._audio_pt = config.payload_type
+        self._silence_frame = bytes([self._silence_byte]) * config.samples_per_frame
+        self._frame_s = config.ptime_ms / 1000
         self._remote = config.remote
         self._latched: Addr | None = None
         self._remote_ssrc: int | None = None
@@ -84,30 +87,34 @@ class RtpStream:
     def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
         """Feed one datagram from the RTP socket. Never raises."""
         del now
-        if is_rtcp(data):
-            self.stats["rtcp"] += 1
-            return
-        try:
-            packet = RtpPacket.parse(data)
-        except RtpError:
-            self.stats["junk"] += 1
-            return
-        if not self._source_ok(addr):
+        plain = parse_plain(data)
+        packet: RtpPacket | None = None
+        if plain is None:
+            if is_rtcp(data):
+                self.stats["rtcp"] += 1
+                return
+            try:
+                packet = RtpPacket.parse(data)
+            except RtpError:
+                self.stats["junk"] += 1
+                return
+            plain = (packet.payload_type, packet.sequence, packet.timestamp, packet.ssrc, packet.payload)
+        pt, seq, _ts, ssrc, payload = plain
+        if addr != self._latched and not self._source_ok(addr):
             self.stats["foreign"] += 1
             return
-        if packet.ssrc != self._remote_ssrc:
+        if ssrc != self._remote_ssrc:
             if self._remote_ssrc is not None:
                 self.stats["ssrc_change"] += 1
                 self.jitter.reset()
-            self._remote_ssrc = packet.ssrc
-        pt = packet.payload_type
-        if pt == self.config.dtmf_payload_type:
+            self._remote_ssrc = ssrc
+        if pt == self._audio_pt:
+            self.jitter.push_payload(seq, payload)
+        elif pt == self.config.dtmf_payload_type:
             try:
-                self._events.extend(self._dtmf_rx.feed(packet))
+                self._events.extend(self._dtmf_rx.feed(packet or RtpPacket.parse(data)))
             except RtpError:
                 self.stats["junk"] += 1
-        elif pt == self.config.payload_type:
-            self.jitter.push(packet)
         else:
             self.stats["comfort_noise" if pt == COMFORT_NOISE else "other_payload"] += 1
 
@@ -175,7 +182,7 @@ class RtpStream:
     def next_send_time(self) -> float | None:
         if self._t0 is None:
             return None
-        return self._t0 + self._slot * self.config.ptime_ms / 1000
+        return self._t0 + self._slot * self._frame_s
 
     def get_timer(self) -> float | None:
         return self.next_send_time()
@@ -184,8 +191,7 @@ class RtpStream:
         """Send every frame due by ``now`` (skipping slots if more than ``max_lag_frames`` behind)."""
         if self._t0 is None:
             return
-        frame_s = self.config.ptime_ms / 1000
-        due = int((now - self._t0) / frame_s + 1e-9)
+        due = int((now - self._t0) / self._frame_s + 1e-9)
         if due - self._slot > self.config.max_lag_frames:
             self.stats["skipped_slots"] += due - self._slot
             self._slot = due
@@ -217,12 +223,12 @@ class RtpStream:
             payload = self._queue.popleft()
             self.stats["audio_sent"] += 1
         else:
-            payload = bytes([self._silence_byte]) * self.config.samples_per_frame
+            payload = self._silence_frame
             self.stats["silence_sent"] += 1
-        self._emit(self.config.payload_type, self._timestamp(), payload, self._marker)
+        self._emit(self._audio_pt, self._timestamp(), payload, self._marker)
         self._marker = False
 
     def _emit(self, pt: int, ts: int, payload: bytes, marker: bool) -> None:
-        packet = RtpPacket(pt, self._seq, ts, self.config.ssrc, payload, marker)
+        data = build_plain(pt, self._seq, ts, self.config.ssrc, payload, marker)
         self._seq = (self._seq + 1) % 65536
-        self._out.append((packet.to_bytes(), self.peer))
+        self._out.append((data, self._latched or self._remote))

@@ -4,9 +4,16 @@
 
     RtpPortPool      even ports from [rtp_port_min, rtp_port_max]; a socket is bound only for a validated call
     RtpClock         one task for every call: an absolute monotonic schedule (deadline += 20 ms, resync
-                     after a stall), so pacing never drifts; each tick lets every session send one frame
-    RtpSession       one call's media: socket → RtpStream (latching, jitter buffer, RFC 4733) → 20 ms G.711
-                     frames decoded to PcmChunk (``frames()``); OutputQueue → encode → RtpStream → socket
+                     after a stall), so pacing never drifts; each tick lets every session read and make its
+                     packets, then sends them all in one tight loop
+    RtpSession       one call's media: socket → RtpStream (latching, jitter buffer, RFC 4733) → G.711 chunks
+                     of ``inbound_chunk_ms`` decoded to PcmChunk (``frames()``); OutputQueue → RtpStream →
+                     socket
+
+The sockets are not registered with the event loop: every tick reads what each call's socket received since
+the last one (at most ``_MAX_READS`` datagrams), right before the jitter buffer gives up that tick's frame, so
+the caller's audio is no later than with a read per packet, and the per-packet cost is one ``recvfrom``
+instead of a selector event and a loop callback. A flood against one port costs a bounded read per tick.
 
 The sender takes a frame from the ``OutputQueue`` only in the tick that sends it, so ``played_ms`` counts
 exactly what left the socket and a barge-in ``clear()`` drops everything not yet sent. When the agent is
@@ -19,10 +26,10 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from typing import cast
 
 from voicebot.audio.chunk import PcmChunk
 from voicebot.audio.g711 import alaw_to_chunk, chunk_to_alaw, chunk_to_ulaw, ulaw_to_chunk
@@ -38,7 +45,9 @@ Addr = tuple[str, int]
 RATE = 8000
 TICK_S = 0.02
 _EARLY_S = 0.002  # a tick may wake this much before a slot and still send it
-_MAX_INBOUND_FRAMES = 50  # 1 s of caller audio waiting for the call; older frames are dropped
+_MAX_INBOUND_FRAMES = 50  # 1 s of caller audio waiting for the call; older audio is dropped
+_MAX_READS = 50  # datagrams read from one call's socket per tick (1 s of 20 ms packets)
+_READ_SIZE = 2048  # larger datagrams are cut (and then refused as junk): RTP for G.711 is 172 bytes
 
 
 class SendIntervals:
@@ -129,33 +138,43 @@ class RtpClock:
                 await asyncio.sleep(max(0.0, deadline - now))
 
     def _tick(self, now: float) -> None:
+        """Every session makes its packets for this tick, then they all leave in one tight loop: the
+        per-packet Python between two ``sendto`` calls is a few attribute loads, and a peer that sleeps
+        between packets is woken once per burst rather than once per packet."""
         self.stats["ticks"] += 1
+        outbox: list[tuple[RtpSession, bytes, Addr]] = []
         for session in list(self._sessions):
             try:
-                session.tick(now)
+                session.tick(now, outbox)
             except Exception:  # one call's bug must not stop every other call's audio
                 self.stats["session_error"] += 1
                 log.exception("RTP session %s failed in a tick; closing it", session.name)
                 session.fail()
+        if outbox:
+            self._send(outbox)
 
-
-class _RtpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, on_datagram: Callable[[bytes, Addr], None]) -> None:
-        self.on_datagram = on_datagram
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # on CPython 3.11 the selector datagram transport is not an asyncio.DatagramTransport subclass
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        try:
-            self.on_datagram(data, (str(addr[0]), int(addr[1])))
-        except Exception:
-            log.exception("RTP datagram handling failed")
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("RTP socket error: %r", exc)  # ICMP port unreachable and friends: the peer may come back
+    def _send(self, outbox: list[tuple[RtpSession, bytes, Addr]]) -> None:
+        buckets = self.intervals.buckets
+        top = len(buckets) - 1
+        scale = 1000 / self.intervals.BUCKET_MS
+        monotonic = time.monotonic
+        counted = 0
+        for session, data, addr in outbox:
+            sock = session._sock
+            if sock is None:  # closed by an earlier session's failure in this tick
+                continue
+            sent_at = monotonic()
+            last = session._last_send
+            if last is not None:
+                buckets[min(int((sent_at - last) * scale), top)] += 1
+                counted += 1
+            session._last_send = sent_at
+            try:
+                sock.sendto(data, addr)
+            except OSError as exc:  # a full socket buffer or an unreachable peer: this packet is lost
+                session.stats["send_error"] += 1
+                log.debug("RTP %s: send to %s failed: %r", session.name, addr, exc)
+        self.intervals.count += counted
 
 
 class RtpPortPool:
@@ -174,21 +193,23 @@ class RtpPortPool:
     def in_use(self) -> int:
         return len(self._used)
 
-    async def bind(self, on_datagram: Callable[[bytes, Addr], None]) -> tuple[asyncio.DatagramTransport, int]:
-        """Bind a UDP socket on a free port (random order); raises ``CapacityError`` when none is free."""
-        loop = asyncio.get_running_loop()
+    async def bind(self) -> tuple[socket.socket, int]:
+        """A non-blocking UDP socket bound to a free port (random order); ``CapacityError`` when none is
+        free. The socket is not registered with the event loop: the RTP clock reads it every tick."""
         free = [p for p in self.ports if p not in self._used]
         self._rng.shuffle(free)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         for port in free[:64]:
             self._used.add(port)
+            sock = socket.socket(family, socket.SOCK_DGRAM)
             try:
-                transport, _ = await loop.create_datagram_endpoint(
-                    lambda: _RtpProtocol(on_datagram), local_addr=(self.host, port)
-                )
+                sock.setblocking(False)
+                sock.bind((self.host, port))
             except OSError:
+                sock.close()
                 self._used.discard(port)  # taken by another process: try the next one
                 continue
-            return transport, port
+            return sock, port
         raise CapacityError("no free RTP port in the configured range")
 
     def release(self, port: int) -> None:
@@ -198,10 +219,22 @@ class RtpPortPool:
 class RtpSession:
     """One call's media. ``open`` binds the socket; ``start(media)`` begins the 20 ms exchange."""
 
-    def __init__(self, pool: RtpPortPool, clock: RtpClock, *, name: str = "rtp", queue_ms: int = 60) -> None:
+    def __init__(
+        self,
+        pool: RtpPortPool,
+        clock: RtpClock,
+        *,
+        name: str = "rtp",
+        queue_ms: int = 60,
+        inbound_chunk_ms: int = 20,
+    ) -> None:
         self.pool = pool
         self.clock = clock
         self.name = name
+        # the caller's audio is handed over in chunks of this many 20 ms frames (fewer wake-ups per call)
+        self.inbound_frames = max(1, inbound_chunk_ms // 20)
+        self._max_inbound = max(1, _MAX_INBOUND_FRAMES // self.inbound_frames)
+        self._inbound_parts: list[bytes] = []
         self.queue = OutputQueue(RATE, max_ms=queue_ms)
         self.port = 0
         self.stream: RtpStream | None = None
@@ -210,14 +243,14 @@ class RtpSession:
         self.on_failure: Callable[[], None] | None = None
         self.signalling_ip: str | None = None  # where the INVITE came from; media from there may latch
         self.stats: Counter[str] = Counter()
-        self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None
         self._inbound: asyncio.Queue[PcmChunk | None] = asyncio.Queue()
         self._rng = random.SystemRandom()
         self._last_send: float | None = None
         self._closed = False
 
     async def open(self) -> int:
-        self._transport, self.port = await self.pool.bind(self._on_datagram)
+        self._sock, self.port = await self.pool.bind()
         return self.port
 
     # media control ----------------------------------------------------------------------------------
@@ -247,6 +280,10 @@ class RtpSession:
         old, self.stream = self.stream, RtpStream(config)
         if old is not None:  # a re-INVITE changed the codec: keep the latch target
             self.stream.update_remote(old.peer)
+            if self._inbound_parts:  # audio of the old codec not handed over yet
+                decode = alaw_to_chunk if old.config.payload_type == 8 else ulaw_to_chunk
+                self._deliver(decode(b"".join(self._inbound_parts)))
+                self._inbound_parts.clear()
         self.stream.set_sending(media.sending)
         self.stream.start(self.clock.next_slot())
 
@@ -276,44 +313,68 @@ class RtpSession:
             yield chunk
 
     def _deliver(self, chunk: PcmChunk | None) -> None:
-        if chunk is not None and self._inbound.qsize() >= _MAX_INBOUND_FRAMES:
+        if chunk is not None and self._inbound.qsize() >= self._max_inbound:
             with contextlib.suppress(asyncio.QueueEmpty):
                 self._inbound.get_nowait()
             self.stats["inbound_dropped"] += 1
         self._inbound.put_nowait(chunk)
 
-    def _on_datagram(self, data: bytes, addr: Addr) -> None:
-        if self.stream is None:
-            self.stats["early_packet"] += 1
+    def _receive(self, stream: RtpStream) -> None:
+        """Read what arrived since the last tick (at most ``_MAX_READS`` datagrams; a flood waits in, and
+        overflows, the kernel's buffer instead of taking the event loop)."""
+        sock = self._sock
+        if sock is None:
             return
-        self.stream.receive_datagram(data, addr, 0.0)
-        while (digit := self.stream.next_event()) is not None:
+        ipv6 = sock.family == socket.AF_INET6
+        for _ in range(_MAX_READS):
+            try:
+                data, addr = sock.recvfrom(_READ_SIZE)
+            except BlockingIOError:
+                break
+            except (
+                OSError
+            ) as exc:  # an ICMP error for an earlier send (port unreachable): the peer may return
+                self.stats["socket_error"] += 1
+                log.debug("RTP %s: %r", self.name, exc)
+                continue
+            stream.receive_datagram(data, (addr[0], addr[1]) if ipv6 else addr, 0.0)
+        else:
+            self.stats["read_limit"] += 1
+        while (digit := stream.next_event()) is not None:
             self.stats["dtmf_received"] += 1
             if self.on_dtmf is not None:
                 self.on_dtmf(digit)
 
     # the clock -------------------------------------------------------------------------------------
-    def tick(self, now: float) -> None:
+    def tick(self, now: float, outbox: list[tuple[RtpSession, bytes, Addr]]) -> None:
+        """Send the frames due by ``now`` (appended to ``outbox``; the clock sends them) and hand the
+        caller's audio for the same slots to the call."""
         stream = self.stream
         if stream is None or self._closed:
             return
+        self._receive(stream)
         due = stream.next_send_time()
         if due is not None and now - due > stream.config.max_lag_frames * TICK_S:
             stream.handle_timer(now)  # far behind: the stream skips the missed slots
-            self._flush(stream)
+            self._collect(stream, outbox)
             due = stream.next_send_time()
         while due is not None and due <= now + _EARLY_S:
             self._pop_inbound(stream)
             if stream.sending and stream.queued_frames == 0:
                 self._feed(stream)
             stream.handle_timer(due)
-            self._flush(stream)
+            self._collect(stream, outbox)
             due = stream.next_send_time()
 
     def _pop_inbound(self, stream: RtpStream) -> None:
-        frame = stream.pop_frame()
+        parts = self._inbound_parts
+        parts.append(stream.pop_frame().payload)
+        if len(parts) < self.inbound_frames:
+            return
+        payload = parts[0] if len(parts) == 1 else b"".join(parts)
+        parts.clear()
         decode = alaw_to_chunk if stream.config.payload_type == 8 else ulaw_to_chunk
-        self._deliver(decode(frame.payload))
+        self._deliver(decode(payload))
 
     def _feed(self, stream: RtpStream) -> None:
         taken = self.queue.take()
@@ -323,17 +384,11 @@ class RtpSession:
         encode = chunk_to_alaw if stream.config.payload_type == 8 else chunk_to_ulaw
         stream.queue_audio(encode(chunk))
 
-    def _flush(self, stream: RtpStream) -> None:
-        transport = self._transport
-        for data, addr in stream.datagrams_to_send():
-            if transport is None:
-                break
-            sent_at = time.monotonic()
-            if self._last_send is not None:
-                self.clock.intervals.add(sent_at - self._last_send)
-            self._last_send = sent_at
-            transport.sendto(data, addr)
-            self.stats["sent"] += 1
+    def _collect(self, stream: RtpStream, outbox: list[tuple[RtpSession, bytes, Addr]]) -> None:
+        datagrams = stream.datagrams_to_send()
+        if datagrams and self._sock is not None:
+            outbox.extend((self, data, addr) for data, addr in datagrams)
+            self.stats["sent"] += len(datagrams)
         if not stream.sending:
             self._last_send = None  # a hold gap is not a pacing error
 
@@ -349,9 +404,9 @@ class RtpSession:
             return
         self._closed = True
         self.clock.discard(self)
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
         if self.port:
             self.pool.release(self.port)
         if self.stream is not None:

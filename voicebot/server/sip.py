@@ -276,7 +276,12 @@ class SipService:
                 self.stats["reject_503"] += 1
                 self.sip.reject(event.call_id, 503, retry_after=exc.retry_after_s)
                 return
-        rtp = RtpSession(self.pool, self.clock, name=event.call_id)
+        rtp = RtpSession(
+            self.pool,
+            self.clock,
+            name=event.call_id,
+            inbound_chunk_ms=self.settings.realtime_input_batch_ms,
+        )
         rtp.signalling_ip = event.source[0]
         leg = SipLeg(event.call_id, event.caller, rtp)
         rtp.on_dtmf = functools.partial(self._rtp_digit, leg)
