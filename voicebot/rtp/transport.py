@@ -10,10 +10,11 @@
                      of ``inbound_chunk_ms`` decoded to PcmChunk (``frames()``); OutputQueue → RtpStream →
                      socket
 
-The sockets are not registered with the event loop: every tick reads what each call's socket received since
-the last one (at most ``_MAX_READS`` datagrams), right before the jitter buffer gives up that tick's frame, so
-the caller's audio is no later than with a read per packet, and the per-packet cost is one ``recvfrom``
-instead of a selector event and a loop callback. A flood against one port costs a bounded read per tick.
+The sockets are not registered with the event loop: every tick asks the clock's own epoll which call sockets
+have datagrams waiting and reads them (one per ready socket per round, at most ``_MAX_READS`` rounds), right
+before the jitter buffers give up that tick's frames, so the caller's audio is no later than with a read per
+packet, and the per-packet cost is one ``recvfrom`` instead of a selector event and a loop callback. A flood
+against one port costs a bounded read per tick. Without epoll (not Linux) each session drains its socket.
 
 The sender takes a frame from the ``OutputQueue`` only in the tick that sends it, so ``played_ms`` counts
 exactly what left the socket and a barge-in ``clear()`` drops everything not yet sent. When the agent is
@@ -26,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import select
 import socket
 import time
 from collections import Counter
@@ -46,6 +48,7 @@ RATE = 8000
 TICK_S = 0.02
 _EARLY_S = 0.002  # a tick may wake this much before a slot and still send it
 _MAX_INBOUND_FRAMES = 50  # 1 s of caller audio waiting for the call; older audio is dropped
+_EPOLL = hasattr(select, "epoll")
 _MAX_READS = 50  # datagrams read from one call's socket per tick (1 s of 20 ms packets)
 _READ_SIZE = 2048  # larger datagrams are cut (and then refused as junk): RTP for G.711 is 172 bytes
 
@@ -89,6 +92,10 @@ class RtpClock:
         self.max_lag_s = max_lag_s
         self._sessions: set[RtpSession] = set()
         self._wake = asyncio.Event()
+        # which sockets have datagrams waiting: one epoll_wait per tick instead of a recvfrom that fails
+        # on every quiet socket (Linux; elsewhere every socket is simply read until it is empty)
+        self._epoll: select.epoll | None = None
+        self._readers: dict[int, RtpSession] = {}
         self._task: asyncio.Task[None] | None = None
         self._next: float | None = None
         self.intervals = SendIntervals()
@@ -104,6 +111,10 @@ class RtpClock:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._epoll is not None:
+            self._epoll.close()
+            self._epoll = None
+            self._readers.clear()
 
     def next_slot(self) -> float:
         """The loop time of the next tick (a new stream starts there, aligned with the others)."""
@@ -114,10 +125,27 @@ class RtpClock:
 
     def add(self, session: RtpSession) -> None:
         self._sessions.add(session)
+        fd = session.fileno()
+        if _EPOLL and fd >= 0 and fd not in self._readers:
+            if self._epoll is None:
+                self._epoll = select.epoll()
+            self._epoll.register(fd, select.EPOLLIN)
+            self._readers[fd] = session
         self._wake.set()
 
     def discard(self, session: RtpSession) -> None:
+        """Stop ticking ``session`` (before its socket is closed: the descriptor number may be reused)."""
         self._sessions.discard(session)
+        fd = session.fileno()
+        if self._readers.get(fd) is session:
+            del self._readers[fd]
+            if self._epoll is not None:
+                self._epoll.unregister(fd)
+
+    @property
+    def polled(self) -> bool:
+        """Sockets are read as epoll reports them (else each session drains its own in its tick)."""
+        return self._epoll is not None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -142,6 +170,8 @@ class RtpClock:
         per-packet Python between two ``sendto`` calls is a few attribute loads, and a peer that sleeps
         between packets is woken once per burst rather than once per packet."""
         self.stats["ticks"] += 1
+        if self._epoll is not None:
+            self._read(self._epoll)
         outbox: list[tuple[RtpSession, bytes, Addr]] = []
         for session in list(self._sessions):
             try:
@@ -152,6 +182,25 @@ class RtpClock:
                 session.fail()
         if outbox:
             self._send(outbox)
+
+    def _read(self, epoll: select.epoll) -> None:
+        """One datagram per ready socket per round, until none is ready (at most ``_MAX_READS`` rounds:
+        a flood against one port costs a bounded read per tick and overflows the kernel's buffer)."""
+        readers = self._readers
+        for _ in range(_MAX_READS):
+            ready = epoll.poll(0)
+            if not ready:
+                return
+            for fd, _events in ready:
+                session = readers.get(fd)
+                if session is not None:
+                    try:
+                        session.read_one()
+                    except Exception:  # one call's bug must not stop every other call's audio
+                        self.stats["session_error"] += 1
+                        log.exception("RTP session %s failed reading; closing it", session.name)
+                        session.fail()
+        self.stats["read_limit"] += 1
 
     def _send(self, outbox: list[tuple[RtpSession, bytes, Addr]]) -> None:
         buckets = self.intervals.buckets
@@ -244,6 +293,7 @@ class RtpSession:
         self.signalling_ip: str | None = None  # where the INVITE came from; media from there may latch
         self.stats: Counter[str] = Counter()
         self._sock: socket.socket | None = None
+        self._ipv6 = False
         self._inbound: asyncio.Queue[PcmChunk | None] = asyncio.Queue()
         self._rng = random.SystemRandom()
         self._last_send: float | None = None
@@ -251,6 +301,7 @@ class RtpSession:
 
     async def open(self) -> int:
         self._sock, self.port = await self.pool.bind()
+        self._ipv6 = self._sock.family == socket.AF_INET6
         return self.port
 
     # media control ----------------------------------------------------------------------------------
@@ -319,31 +370,40 @@ class RtpSession:
             self.stats["inbound_dropped"] += 1
         self._inbound.put_nowait(chunk)
 
-    def _receive(self, stream: RtpStream) -> None:
-        """Read what arrived since the last tick (at most ``_MAX_READS`` datagrams; a flood waits in, and
-        overflows, the kernel's buffer instead of taking the event loop)."""
+    def fileno(self) -> int:
+        return self._sock.fileno() if self._sock is not None else -1
+
+    def read_one(self) -> bool:
+        """Read one datagram from the socket into the stream; False when none was waiting."""
         sock = self._sock
         if sock is None:
-            return
-        ipv6 = sock.family == socket.AF_INET6
-        for _ in range(_MAX_READS):
-            try:
-                data, addr = sock.recvfrom(_READ_SIZE)
-            except BlockingIOError:
-                break
-            except (
-                OSError
-            ) as exc:  # an ICMP error for an earlier send (port unreachable): the peer may return
-                self.stats["socket_error"] += 1
-                log.debug("RTP %s: %r", self.name, exc)
-                continue
-            stream.receive_datagram(data, (addr[0], addr[1]) if ipv6 else addr, 0.0)
-        else:
-            self.stats["read_limit"] += 1
+            return False
+        try:
+            data, addr = sock.recvfrom(_READ_SIZE)
+        except BlockingIOError:
+            return False
+        except OSError as exc:
+            # an ICMP error for an earlier send (port unreachable): the peer may come back
+            self.stats["socket_error"] += 1
+            log.debug("RTP %s: %r", self.name, exc)
+            return True
+        stream = self.stream
+        if stream is None:
+            self.stats["early_packet"] += 1
+            return True
+        stream.receive_datagram(data, (addr[0], addr[1]) if self._ipv6 else addr, 0.0)
         while (digit := stream.next_event()) is not None:
             self.stats["dtmf_received"] += 1
             if self.on_dtmf is not None:
                 self.on_dtmf(digit)
+        return True
+
+    def _drain(self) -> None:
+        """Read everything waiting (at most ``_MAX_READS`` datagrams), where the clock has no epoll."""
+        for _ in range(_MAX_READS):
+            if not self.read_one():
+                return
+        self.stats["read_limit"] += 1
 
     # the clock -------------------------------------------------------------------------------------
     def tick(self, now: float, outbox: list[tuple[RtpSession, bytes, Addr]]) -> None:
@@ -352,7 +412,8 @@ class RtpSession:
         stream = self.stream
         if stream is None or self._closed:
             return
-        self._receive(stream)
+        if not self.clock.polled:
+            self._drain()
         due = stream.next_send_time()
         if due is not None and now - due > stream.config.max_lag_frames * TICK_S:
             stream.handle_timer(now)  # far behind: the stream skips the missed slots
@@ -387,7 +448,8 @@ class RtpSession:
     def _collect(self, stream: RtpStream, outbox: list[tuple[RtpSession, bytes, Addr]]) -> None:
         datagrams = stream.datagrams_to_send()
         if datagrams and self._sock is not None:
-            outbox.extend((self, data, addr) for data, addr in datagrams)
+            for data, addr in datagrams:
+                outbox.append((self, data, addr))
             self.stats["sent"] += len(datagrams)
         if not stream.sending:
             self._last_send = None  # a hold gap is not a pacing error
