@@ -84,7 +84,7 @@ class Settings(BaseSettings):
         55 * 60, gt=0, description="Open a fresh upstream session after this long (cap is 60 min)."
     )
     realtime_input_batch_ms: int = Field(
-        60,
+        100,
         ge=0,
         le=1000,
         description="Caller audio per Realtime input_audio_buffer.append message, in ms (phone calls also "
