@@ -17,9 +17,11 @@ Model modes:
               engine, which runs in a *separate* process so that only the bridge's own cost is measured.
 
 Reported per run: failed calls (sipp), the bridge's CPU seconds (all threads, from /proc) over the run and
-per call-second, and the p50/p99/max interval between consecutive RTP packets of each stream (measured in the
+per call-second, the CPU share in the steady state (every call up, none hung up yet: the window after the
+ramp until the first call ends; needs ``--hold-s`` well above N / rate + 2.5 s), and the p50/p99/max interval between consecutive RTP packets of each stream (measured in the
 bridge at ``sendto``) once every call is up (the histogram is reset by SIGUSR1 after the ramp). The verdict compares realtime against echo CPU at the same N (must be ≤ 3x).
-Every run is bounded by ``--hold-s`` plus set-up and a hard timeout.
+Every run is bounded by ``--hold-s`` plus set-up and a hard timeout. The bridge reads its settings from the
+environment like ``voicebot serve`` (for example ``VOICEBOT_REALTIME_INPUT_BATCH_MS=20`` to compare batch sizes).
 """
 
 from __future__ import annotations
@@ -52,9 +54,14 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process, every thread."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime, every thread
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
+def cpu_seconds(pid: int) -> float:
+    return sum(cpu_split(pid))
 
 
 # -- the bridge server (runs in a child process) -------------------------------------------------------
@@ -201,8 +208,15 @@ def run_level(mode: str, calls: int, args: argparse.Namespace, engine_url: str |
     ]  # fmt: skip
     cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
     load = subprocess.Popen(sipp, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(calls / args.rate + 1.5)  # every call is up (sipp -r): measure pacing from here on
+    ramp_s = calls / args.rate + 1.5
+    time.sleep(ramp_s)  # every call is up (sipp -r): measure pacing from here on
     server.send_signal(signal.SIGUSR1)
+    # steady state: every call up, none hung up yet (the first call ends ``hold_s`` after it started)
+    steady_s = max(0.0, args.hold_s - ramp_s - 1.0)
+    (user0, sys0) = cpu_split(server.pid)
+    time.sleep(steady_s)
+    user1, sys1 = cpu_split(server.pid)
+    steady_cpu, steady_sys = user1 - user0 + sys1 - sys0, sys1 - sys0
     rc = load.wait(timeout=args.hold_s + calls / args.rate + 60)
     cpu, wall = cpu_seconds(server.pid) - cpu0, time.monotonic() - t0
     server.send_signal(signal.SIGTERM)
@@ -220,6 +234,9 @@ def run_level(mode: str, calls: int, args: argparse.Namespace, engine_url: str |
         "cpu_s": round(cpu, 2),
         "cpu_pct_of_core": round(100 * cpu / wall, 1),
         "cpu_ms_per_call_s": round(1000 * cpu / call_seconds, 2),
+        "steady_s": round(steady_s, 1),
+        "steady_cpu_pct_of_core": round(100 * steady_cpu / steady_s, 1) if steady_s else None,
+        "steady_kernel_pct_of_core": round(100 * steady_sys / steady_s, 1) if steady_s else None,
         **{k: stats[k] for k in ("p50_ms", "p99_ms", "max_ms")},
         "server": stats["calls"],
         "logs": str(tmp),
@@ -262,7 +279,11 @@ def main() -> int:
     for calls in sorted({r["calls"] for r in results}):
         echo, real = by.get(("echo", calls)), by.get(("realtime", calls))
         if echo and real and echo["cpu_s"]:
-            print(f"N={calls}: realtime/echo CPU = {real['cpu_s'] / echo['cpu_s']:.2f}x")
+            line = f"N={calls}: realtime/echo CPU = {real['cpu_s'] / echo['cpu_s']:.2f}x over the run"
+            if echo["steady_cpu_pct_of_core"] and real["steady_cpu_pct_of_core"]:
+                steady = real["steady_cpu_pct_of_core"] / echo["steady_cpu_pct_of_core"]
+                line += f", {steady:.2f}x in the steady state"
+            print(line)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0 if all(r["failed"] == 0 for r in results) else 1
