@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import shutil
@@ -146,7 +147,23 @@ async def serve(mode: str, sip_port: int, engine_url: str | None, stats_path: Pa
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     service = app[SIP_SERVICE]
-    loop.add_signal_handler(signal.SIGUSR1, service.clock.intervals.reset)  # ramp-up done: steady state
+    # garbage-collector pauses stall every call at once: they show up in the pacing percentiles
+    gc_pauses: list[tuple[int, float]] = []
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            gc_pauses.append((info["generation"], (time.perf_counter() - gc_started[0]) * 1000))
+
+    gc.callbacks.append(on_gc)
+
+    def steady() -> None:  # ramp-up done: measure from here
+        service.clock.intervals.reset()
+        gc_pauses.clear()
+
+    loop.add_signal_handler(signal.SIGUSR1, steady)
     print("ready", flush=True)
     await stop.wait()
     iv = service.clock.intervals
@@ -158,6 +175,9 @@ async def serve(mode: str, sip_port: int, engine_url: str | None, stats_path: Pa
         "calls": dict(service.stats),
         "sip": dict(service.endpoint.stats),
         "clock": dict(service.clock.stats),
+        "gc_runs": len(gc_pauses),
+        "gc_full_runs": sum(1 for gen, _ in gc_pauses if gen == 2),
+        "gc_max_ms": round(max((ms for _, ms in gc_pauses), default=0.0), 1),
     }
     await asyncio.to_thread(stats_path.write_text, json.dumps(stats))
     await runner.cleanup()
@@ -237,7 +257,7 @@ def run_level(mode: str, calls: int, args: argparse.Namespace, engine_url: str |
         "steady_s": round(steady_s, 1),
         "steady_cpu_pct_of_core": round(100 * steady_cpu / steady_s, 1) if steady_s else None,
         "steady_kernel_pct_of_core": round(100 * steady_sys / steady_s, 1) if steady_s else None,
-        **{k: stats[k] for k in ("p50_ms", "p99_ms", "max_ms")},
+        **{k: stats[k] for k in ("p50_ms", "p99_ms", "max_ms", "gc_runs", "gc_full_runs", "gc_max_ms")},
         "server": stats["calls"],
         "logs": str(tmp),
     }
