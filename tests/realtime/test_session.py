@@ -41,6 +41,12 @@ def ready_core(**config: Any) -> RealtimeCore:
     return core
 
 
+def audio_delta(core: RealtimeCore, data: bytes) -> None:
+    """One ``response.output_audio.delta`` of raw wire bytes for item ``a`` of response ``r``."""
+    ids = {"response_id": "r", "item_id": "a", "output_index": 0, "content_index": 0}
+    feed(core, "response.output_audio.delta", **ids, delta=base64.b64encode(data).decode())
+
+
 def assistant_audio(core: RealtimeCore, resp: str, item: str, samples: list[int], *, done: bool) -> None:
     feed(core, "response.created", response={"id": resp, "status": "in_progress"})
     feed(
@@ -127,15 +133,7 @@ def test_g711_session_encodes_and_decodes_at_8k() -> None:
     chunk = tone(160, 1000, rate=8000)
     core.append_audio(chunk)
     assert base64.b64decode(sent(core)[0]["audio"]) == ulaw_encode(chunk.samples)
-    feed(
-        core,
-        "response.output_audio.delta",
-        response_id="r",
-        item_id="a",
-        output_index=0,
-        content_index=0,
-        delta=base64.b64encode(bytes([0xD5]) * 160).decode(),
-    )  # A-law code of (near) silence
+    audio_delta(core, bytes([0xD5]) * 160)  # A-law code of (near) silence
     out = [e for e in drain(core) if isinstance(e, AudioOut)]
     assert out[0].chunk.rate == 8000 and out[0].chunk.num_samples == 160
     assert int(np.abs(out[0].chunk.samples).max()) <= 8
@@ -547,15 +545,7 @@ def test_g711_from_the_model_keeps_its_bytes_through_framing() -> None:
 
     core = ready_core(output_format="audio/pcmu")
     payload = bytes(range(256)) + bytes([0x7F]) * 94  # 350 bytes: two frames and a 30-byte tail
-    feed(
-        core,
-        "response.output_audio.delta",
-        response_id="r",
-        item_id="a",
-        output_index=0,
-        content_index=0,
-        delta=base64.b64encode(payload).decode(),
-    )
+    audio_delta(core, payload)
     chunk = next(e for e in drain(core) if isinstance(e, AudioOut)).chunk
     splitter = FrameSplitter(8000)
     frames = splitter.push(chunk) + splitter.flush(pad=True)
