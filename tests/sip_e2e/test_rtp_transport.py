@@ -4,6 +4,7 @@ accounting, RFC 4733 out and in, port allocation."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import socket
 import time
@@ -213,3 +214,40 @@ async def test_a_flood_on_one_port_is_read_in_bounded_slices_and_the_call_goes_o
     assert clock.stats["read_limit"] + s.stats["read_limit"] >= 1, "a tick stopped reading at its limit"
     assert s.stats["stream_junk"] + s.stats["stream_foreign"] >= 50
     assert 20 <= len(p.got) <= 30, "the call kept sending its 20 ms frames meanwhile"
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+async def test_rtp_over_ipv6_latches_and_exchanges_frames() -> None:
+    peer = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    peer.bind(("::1", 0))
+    peer.setblocking(False)
+    clock = RtpClock()
+    clock.start()
+    s = RtpSession(RtpPortPool("::1", 42000, 42999), clock)
+    try:
+        await s.open()
+        s.start(NegotiatedMedia("PCMU", 0, "::1", peer.getsockname()[1], dtmf_payload_type=101))
+        for seq in range(10):
+            peer.sendto(RtpPacket(0, seq, seq * 160, 0x66, b"\x01" * 160).to_bytes(), ("::1", s.port))
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
+        got = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                got.append(RtpPacket.parse(peer.recv(2048)))
+    finally:
+        s.close()
+        await clock.close()
+        peer.close()
+    assert s.stats["stream_latched"] == 1 and s.stats["stream_foreign"] == 0
+    assert s.stats["jitter_received"] == 10
+    assert len(got) >= 8 and all(p.payload_type == 0 for p in got)
