@@ -217,3 +217,15 @@ async def test_the_end_of_an_answer_is_played_without_waiting_for_the_next_one()
     # all 310 ms came out (the resampler's held-back samples and the padded last frame included)
     assert (loud[-1] - loud[0]) >= 48000 * 0.305
     assert port.played_ms("item_a") == 320
+
+
+def test_tools_read_the_callers_keys_from_the_call() -> None:
+    from voicebot.tools import ToolContext
+
+    class KeypadPort(FileAudioPort):
+        dtmf_received = "12#"
+
+    browser = Call(FileAudioPort(PcmChunk.silence(20, 24000)), ScriptedModel())
+    phone = Call(KeypadPort(PcmChunk.silence(20, 24000)), ScriptedModel())
+    assert ToolContext(browser).dtmf_received == ""
+    assert ToolContext(phone).dtmf_received == "12#"

@@ -156,6 +156,11 @@ class Call:
     def _port_idle(self) -> bool:
         return self.port.output_idle if isinstance(self.port, QueuedOutput) else True
 
+    @property
+    def dtmf_received(self) -> str:
+        """The keys the caller has pressed so far ("" when the port has no keypad)."""
+        return str(getattr(self.port, "dtmf_received", ""))
+
     async def transfer(self, target: str) -> None:
         if not isinstance(self.port, TelephonyPort):
             raise RuntimeError("this call cannot be transferred (not a phone call)")

@@ -28,7 +28,7 @@ from voicebot.server.app import BASE_URL, SETTINGS
 from voicebot.server.sessions import AGENT
 from voicebot.server.sip import SIP_SERVICE, SipService, setup_sip
 from voicebot.server.sip_webhook import setup_openai_sip
-from voicebot.tools import Agent, tool
+from voicebot.tools import Agent, ToolContext, tool
 from voicebot.tools.builtin import end_call
 
 TEST_RULES: dict[str, Any] = {
@@ -55,6 +55,7 @@ class Bot:
     runner: web.AppRunner
     engine: web.Application  # the local engine, mounted under /v1
     digits: list[str] = field(default_factory=list)  # what record_digits was called with
+    keypad: list[str] = field(default_factory=list)  # ctx.dtmf_received when record_digits ran
 
     @property
     def service(self) -> SipService:
@@ -81,15 +82,17 @@ async def start_bot(speech: SpeechStack, settings: Settings) -> Bot:
     sock.bind(("127.0.0.1", 0))
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     digits: list[str] = []
+    keypad: list[str] = []
 
     @tool(filler=False)
-    def record_digits(digits_pressed: str) -> dict[str, str]:
+    def record_digits(digits_pressed: str, ctx: ToolContext) -> dict[str, str]:
         """Record the keys the caller pressed on the phone keypad.
 
         Args:
             digits_pressed: The keys, separated by spaces.
         """
         digits.append(digits_pressed)
+        keypad.append(ctx.dtmf_received)  # what the call itself heard, not what the model says
         return {"recorded": digits_pressed}
 
     app = web.Application()
@@ -105,7 +108,7 @@ async def start_bot(speech: SpeechStack, settings: Settings) -> Bot:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.SockSite(runner, sock).start()
-    return Bot(app, runner, engine, digits)
+    return Bot(app, runner, engine, digits, keypad)
 
 
 def bot_settings(**overrides: object) -> Settings:

@@ -66,6 +66,7 @@ async def test_rfc4733_digits_reach_the_model_and_its_tools(bot: Bot, tmp_path: 
     await finished(bot)
     assert bot.service.finished[-1].dtmf == "1#"
     assert bot.digits == ["1 #"], "the model turned 'The caller pressed 1 #' into a record_digits call"
+    assert bot.keypad == ["1#"], "the tool read the keys from the call itself (ToolContext.dtmf_received)"
 
 
 async def test_bot_hangs_up_through_the_end_call_tool(bot: Bot, speech: SpeechStack, tmp_path: Path) -> None:

@@ -79,6 +79,12 @@ class ToolContext:
         """Who is calling: the SIP From identity, or ``"browser"``."""
         return self._control.caller
 
+    @property
+    def dtmf_received(self) -> str:
+        """Every key the caller has pressed in this call so far, in order (RFC 4733 or SIP INFO), for
+        example ``"1234#"``; ``""`` on a call without a keypad (a browser)."""
+        return str(getattr(self._control, "dtmf_received", ""))
+
     async def hang_up(self, reason: str = "hung up by a tool") -> None:
         await self._control.hang_up(reason)
 
