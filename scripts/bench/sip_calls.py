@@ -19,7 +19,8 @@ Model modes:
 Reported per run: failed calls (sipp), the bridge's CPU seconds (all threads, from /proc) over the run and
 per call-second, the CPU share in the steady state (every call up, none hung up yet: the window after the
 ramp until the first call ends; needs ``--hold-s`` well above N / rate + 2.5 s), and the p50/p99/max interval between consecutive RTP packets of each stream (measured in the
-bridge at ``sendto``) once every call is up (the histogram is reset by SIGUSR1 after the ramp). The verdict compares realtime against echo CPU at the same N (must be ≤ 3x).
+bridge at ``sendto``) once every call is up (the histogram is reset by SIGUSR1 after the ramp). The verdict compares realtime against echo CPU at the same N, and the realtime leg at 150 calls against the
+10 % of a core a bare asyncio echo UAS needs for 150 echoed calls (must be ≤ 3x).
 Every run is bounded by ``--hold-s`` plus set-up and a hard timeout. The bridge reads its settings from the
 environment like ``voicebot serve`` (for example ``VOICEBOT_REALTIME_INPUT_BATCH_MS=20`` to compare batch sizes).
 """
@@ -47,6 +48,8 @@ sys.path.insert(0, str(ROOT))
 
 SCENARIO = ROOT / "tests" / "data" / "sipp" / "uac_call.xml"
 TICK = os.sysconf("SC_CLK_TCK")
+# a bare asyncio UAS echoing RTP for 150 concurrent sipp calls, without a model leg (the SIP reference notes)
+REFERENCE_ECHO_UAS_PCT = 10.0
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
@@ -304,6 +307,14 @@ def main() -> int:
                 steady = real["steady_cpu_pct_of_core"] / echo["steady_cpu_pct_of_core"]
                 line += f", {steady:.2f}x in the steady state"
             print(line)
+    real150 = by.get(("realtime", 150))
+    if real150 is not None and real150["steady_cpu_pct_of_core"]:
+        ratio = real150["steady_cpu_pct_of_core"] / REFERENCE_ECHO_UAS_PCT
+        print(
+            f"N=150: the bridge with the model leg takes {real150['steady_cpu_pct_of_core']}% of a core in the "
+            f"steady state, {ratio:.1f}x the {REFERENCE_ECHO_UAS_PCT}% of a bare asyncio echo UAS "
+            f"(docs/benchmarks.md; bound 3x)"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0 if all(r["failed"] == 0 for r in results) else 1
