@@ -16,13 +16,16 @@ Model modes:
 ``realtime``  the real model leg: ``RealtimeModelSession`` (WebSocket, G.711 passthrough) to the local
               engine, which runs in a *separate* process so that only the bridge's own cost is measured.
 
-Reported per run: failed calls (sipp), the bridge's CPU seconds (all threads, from /proc) over the run and
-per call-second, the CPU share in the steady state (every call up, none hung up yet: the window after the
-ramp until the first call ends; needs ``--hold-s`` well above N / rate + 2.5 s), and the p50/p99/max interval between consecutive RTP packets of each stream (measured in the
-bridge at ``sendto``) once every call is up (the histogram is reset by SIGUSR1 after the ramp). The verdict compares realtime against echo CPU at the same N, and the realtime leg at 150 calls against the
-10 % of a core a bare asyncio echo UAS needs for 150 echoed calls (must be ≤ 3x).
-Every run is bounded by ``--hold-s`` plus set-up and a hard timeout. The bridge reads its settings from the
-environment like ``voicebot serve`` (for example ``VOICEBOT_REALTIME_INPUT_BATCH_MS=20`` to compare batch sizes).
+Reported per run: failed calls (sipp); the bridge's CPU (all threads, from /proc) over the run, per
+call-second, and in the steady state (every call up, none hung up yet: the window after the ramp until the
+first call ends; needs ``--hold-s`` well above N / rate + 2.5 s), with its kernel share; the p50/p99/max
+interval between consecutive RTP packets of each stream, measured in the bridge at ``sendto`` once every call
+is up (SIGUSR1 after the ramp resets it); garbage-collector runs and the longest pause in that window.
+
+The verdict compares realtime against echo CPU at the same N, and the realtime leg at 150 calls against the
+10 % of a core a bare asyncio echo UAS needs for 150 echoed calls (must be ≤ 3x). Every run is bounded by
+``--hold-s`` plus set-up and a hard timeout. The bridge reads its settings from the environment like
+``voicebot serve`` (for example ``VOICEBOT_REALTIME_INPUT_BATCH_MS=20`` to compare batch sizes).
 """
 
 from __future__ import annotations
