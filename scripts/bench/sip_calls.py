@@ -2,7 +2,7 @@
 
 Run (needs sipp, Debian package sip-tester)::
 
-    .venv/bin/python scripts/bench/sip_calls.py                       # 50, 150, 300 calls; ~4 minutes
+    .venv/bin/python scripts/bench/sip_calls.py                       # 50, 150, 300 calls; ~5 minutes
     .venv/bin/python scripts/bench/sip_calls.py --sizes 50 --hold-s 5
 
 For every size N and model mode the script starts a fresh bridge *server process* (SIP on 127.0.0.1,
@@ -281,7 +281,7 @@ def main() -> int:
     )
     parser.add_argument("--sizes", default="50,150,300", help="concurrent call counts")
     parser.add_argument("--modes", default="echo,realtime")
-    parser.add_argument("--hold-s", type=float, default=10.0, help="seconds of RTP per call")
+    parser.add_argument("--hold-s", type=float, default=20.0, help="seconds of RTP per call")
     parser.add_argument("--rate", type=int, default=50, help="new calls per second")
     parser.add_argument("--json", type=Path, help="write the results here too")
     args = parser.parse_args()
