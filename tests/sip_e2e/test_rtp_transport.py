@@ -164,15 +164,20 @@ async def test_media_from_the_signalling_address_latches_but_strangers_do_not() 
     assert stream.stats["foreign"] == 2 and stream.stats["latched"] == 1
 
 
-async def test_caller_audio_is_handed_over_in_chunks_and_keeps_its_bytes(rtp_peer: tuple[Peer, int]) -> None:
+@pytest.mark.parametrize(("ptime", "chunk_ms", "chunk_samples"), [(20, 60, 480), (30, 100, 960)])
+async def test_caller_audio_is_handed_over_in_chunks_and_keeps_its_bytes(
+    rtp_peer: tuple[Peer, int], ptime: int, chunk_ms: int, chunk_samples: int
+) -> None:
+    """Chunks are whole frames of the stream's ptime, at least ``inbound_chunk_ms`` long."""
     p, port = rtp_peer
     clock = RtpClock()
     clock.start()
-    s = RtpSession(RtpPortPool("127.0.0.1", 42000, 42999), clock, inbound_chunk_ms=60)
+    s = RtpSession(RtpPortPool("127.0.0.1", 42000, 42999), clock, inbound_chunk_ms=chunk_ms)
     await s.open()
-    s.start(NegotiatedMedia("PCMU", 0, "127.0.0.1", port, dtmf_payload_type=101))
+    s.start(NegotiatedMedia("PCMU", 0, "127.0.0.1", port, dtmf_payload_type=101, ptime=ptime))
     assert p.transport is not None
-    payloads = [bytes([0x7F, n]) * 80 for n in range(12)]  # 12 frames of 20 ms, 0x7F is µ-law's "-0"
+    frame = ptime * 8
+    payloads = [bytes([0x7F, n]) * (frame // 2) for n in range(12)]  # 0x7F is µ-law's "-0"
     chunks: list[PcmChunk] = []
 
     async def read() -> None:
@@ -182,16 +187,18 @@ async def test_caller_audio_is_handed_over_in_chunks_and_keeps_its_bytes(rtp_pee
     reader = asyncio.create_task(read())
     try:
         for seq, payload in enumerate(payloads):
-            p.transport.sendto(RtpPacket(0, seq, seq * 160, 0x51, payload).to_bytes(), ("127.0.0.1", s.port))
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.3)
+            p.transport.sendto(
+                RtpPacket(0, seq, seq * frame, 0x51, payload).to_bytes(), ("127.0.0.1", s.port)
+            )
+            await asyncio.sleep(ptime / 1000)
+        await asyncio.sleep(0.4)
     finally:
         s.close()
         await clock.close()
         await asyncio.wait_for(reader, 1)
-    assert chunks and all(c.num_samples == 480 for c in chunks)
+    assert chunks and all(c.num_samples == chunk_samples for c in chunks)
     received = b"".join(c.g711[1] for c in chunks if c.g711 is not None)
-    assert len(received) == 480 * len(chunks), "every chunk carries the caller's µ-law bytes"
+    assert len(received) == chunk_samples * len(chunks), "every chunk carries the caller's µ-law bytes"
     assert b"".join(payloads) in received, "the caller's bytes arrive unchanged and in order"
 
 

@@ -280,10 +280,12 @@ class RtpSession:
         self.pool = pool
         self.clock = clock
         self.name = name
-        # the caller's audio is handed over in chunks of this many 20 ms frames (fewer wake-ups per call)
-        self.inbound_frames = max(1, inbound_chunk_ms // 20)
-        self._max_inbound = max(1, _MAX_INBOUND_FRAMES // self.inbound_frames)
+        # the caller's audio is handed over in chunks of at least this many samples (whole frames of the
+        # stream's ptime; one per frame when 0): fewer wake-ups of the call per second
+        self.inbound_samples = max(1, inbound_chunk_ms * RATE // 1000)
+        self._max_inbound = max(1, _MAX_INBOUND_FRAMES * 20 // max(20, inbound_chunk_ms))
         self._inbound_parts: list[bytes] = []
+        self._inbound_len = 0
         self.queue = OutputQueue(RATE, max_ms=queue_ms)
         self.port = 0
         self.stream: RtpStream | None = None
@@ -335,6 +337,7 @@ class RtpSession:
                 decode = alaw_to_chunk if old.config.payload_type == 8 else ulaw_to_chunk
                 self._deliver(decode(b"".join(self._inbound_parts)))
                 self._inbound_parts.clear()
+                self._inbound_len = 0
         self.stream.set_sending(media.sending)
         self.stream.start(self.clock.next_slot())
 
@@ -429,11 +432,14 @@ class RtpSession:
 
     def _pop_inbound(self, stream: RtpStream) -> None:
         parts = self._inbound_parts
-        parts.append(stream.pop_frame().payload)
-        if len(parts) < self.inbound_frames:
+        frame = stream.pop_frame().payload
+        parts.append(frame)
+        self._inbound_len += len(frame)  # G.711: one byte per sample
+        if self._inbound_len < self.inbound_samples:
             return
         payload = parts[0] if len(parts) == 1 else b"".join(parts)
         parts.clear()
+        self._inbound_len = 0
         decode = alaw_to_chunk if stream.config.payload_type == 8 else ulaw_to_chunk
         self._deliver(decode(payload))
 
