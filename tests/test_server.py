@@ -79,3 +79,21 @@ async def test_one_call_cap_covers_browser_and_phone_calls(aiohttp_client: objec
     assert resp.headers.get("Retry-After")
     app[CALL_SLOTS].release()
     assert app[CALL_SLOTS].in_use == 0
+
+
+def test_the_app_imports_what_calls_need_before_the_first_call() -> None:
+    """The fallback wiring pulls in the openai SDK (about 0.3 s): create_app imports it, so the first call does
+    not stall the event loop importing it. Checked in a fresh interpreter."""
+    code = (
+        "import sys\n"
+        "from voicebot import create_app\n"
+        "from voicebot.config import Settings\n"
+        "before = 'openai' in sys.modules\n"
+        "create_app(Settings(port=0, fallback_enabled=True, openai_api_key='sk-x'))\n"
+        "print(before, 'voicebot.fallback.wiring' in sys.modules, 'openai' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VOICEBOT_", "OPENAI_"))}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env, check=True
+    )
+    assert out.stdout.split() == ["False", "True", "True"], out.stdout + out.stderr

@@ -121,7 +121,7 @@ async def serve(mode: str, sip_port: int, engine_url: str | None, stats_path: Pa
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from voicebot.server.app import BASE_URL, SETTINGS
-    from voicebot.server.sessions import AGENT, default_agent
+    from voicebot.server.sessions import AGENT, default_agent, preload_call_modules
     from voicebot.server.sip import SIP_MODEL_FACTORY, SIP_SERVICE, setup_sip
 
     extra: dict[str, Any] = {}
@@ -141,6 +141,7 @@ async def serve(mode: str, sip_port: int, engine_url: str | None, stats_path: Pa
     app[SETTINGS] = settings
     app[BASE_URL] = "http://127.0.0.1:9"
     app[AGENT] = default_agent(settings)
+    preload_call_modules(settings)  # as create_app does
     if mode == "echo":
         app[SIP_MODEL_FACTORY] = lambda app, **kw: EchoModel()
     setup_sip(app)

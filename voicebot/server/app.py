@@ -73,9 +73,10 @@ def create_app(settings: Settings | None = None) -> web.Application:
     monitor = LoopLagMonitor() if settings.shed_load_lag_ms is not None else None
     app[CALL_SLOTS] = CallSlots(settings.max_calls, monitor=monitor, max_lag_ms=settings.shed_load_lag_ms)
     app.cleanup_ctx.append(monitor_lifetime)
-    from voicebot.server.sessions import AGENT, resolve_agent
+    from voicebot.server.sessions import AGENT, preload_call_modules, resolve_agent
 
     app[AGENT] = resolve_agent(settings)
+    preload_call_modules(settings)
     # browser calls (WebRTC signalling, call registry, demo page)
     from voicebot.server.routes_calls import setup_call_routes
 

@@ -33,6 +33,15 @@ def resolve_agent(settings: Settings) -> Agent:
     return default_agent(settings)
 
 
+def preload_call_modules(settings: Settings) -> None:
+    """Import at startup what the first call would otherwise import on the event loop: the fallback wiring
+    and the openai SDK behind it (about 0.3 s, and some 500 modules). At startup it delays nothing; it keeps
+    that stall off the first call, and the modules land in the frozen startup heap instead of being walked by
+    every full garbage collection (``capacity.freeze_startup_heap``)."""
+    if settings.fallback_enabled:
+        import voicebot.fallback.wiring  # noqa: F401
+
+
 def create_tool_runner(app: web.Application) -> ToolRunner:
     """A runner per call: it tracks which agent is active after handoffs."""
     from voicebot.server.app import SETTINGS
