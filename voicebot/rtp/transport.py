@@ -203,27 +203,21 @@ class RtpClock:
         self.stats["read_limit"] += 1
 
     def _send(self, outbox: list[tuple[RtpSession, bytes, Addr]]) -> None:
-        buckets = self.intervals.buckets
-        top = len(buckets) - 1
-        scale = 1000 / self.intervals.BUCKET_MS
+        intervals = self.intervals
         monotonic = time.monotonic
-        counted = 0
         for session, data, addr in outbox:
             sock = session._sock
             if sock is None:  # closed by an earlier session's failure in this tick
                 continue
             sent_at = monotonic()
-            last = session._last_send
-            if last is not None:
-                buckets[min(int((sent_at - last) * scale), top)] += 1
-                counted += 1
+            if session._last_send is not None:
+                intervals.add(sent_at - session._last_send)
             session._last_send = sent_at
             try:
                 sock.sendto(data, addr)
             except OSError as exc:  # a full socket buffer or an unreachable peer: this packet is lost
                 session.stats["send_error"] += 1
                 log.debug("RTP %s: send to %s failed: %r", session.name, addr, exc)
-        self.intervals.count += counted
 
 
 class RtpPortPool:
